@@ -1,0 +1,152 @@
+"""One helper for per-tensor, per-axis and per-block parameters (internal).
+
+Every elementwise quantization kernel runs through :func:`map_chunks`, which
+pairs each chunk of ``x`` with the matching slice of the parameters and keeps
+temporaries cache-sized (``CHUNK`` elements), so peak extra memory stays a
+small constant beyond the output.
+
+Granularity is fixed by ``axis`` and ``block_size``:
+
+* per-tensor (``axis=None``): every parameter has one element;
+* per-axis (``axis=k``): parameters are 1-D of length ``x.shape[k]``;
+* per-block (``axis=k, block_size=B``): parameters have ``x``'s rank, with
+  ``ceil(x.shape[k] / B)`` along ``k`` and ``x``'s size elsewhere; block ``j``
+  covers indices ``[j*B, (j+1)*B)`` along ``k`` and the last may be partial.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from refquant._validate import normalize_axis
+
+CHUNK = 1 << 15
+"""Elements per chunk: 128 KiB of float32, so a chunk and its temporaries stay in L2."""
+
+Kernel = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Granularity:
+    """Resolved layout: ``x`` seen as ``(outer, n, inner)`` around ``axis``."""
+
+    kind: str  # "tensor", "axis" or "block"
+    axis: int | None
+    block_size: int | None
+    outer: int
+    n: int
+    inner: int
+
+
+def resolve(
+    shape: tuple[int, ...], axis: int | None, block_size: int | None
+) -> Granularity:
+    """Validate ``axis``/``block_size`` against ``shape`` and return the layout."""
+    if axis is None:
+        if block_size is not None:
+            raise ValueError(f"block_size={block_size} needs an axis, got axis=None")
+        return Granularity("tensor", None, None, 1, math.prod(shape), 1)
+    ax = normalize_axis("axis", axis, len(shape))
+    outer, n, inner = math.prod(shape[:ax]), shape[ax], math.prod(shape[ax + 1 :])
+    if block_size is None:
+        return Granularity("axis", ax, None, outer, n, inner)
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
+        raise TypeError(f"block_size must be an int, got {block_size!r}")
+    if block_size < 1:
+        raise ValueError(f"block_size must be >= 1, got {block_size}")
+    return Granularity("block", ax, int(block_size), outer, n, inner)
+
+
+def param_shape(shape: tuple[int, ...], g: Granularity) -> tuple[int, ...]:
+    """The shape a parameter must have for granularity ``g`` of ``shape``."""
+    if g.kind == "tensor":
+        return ()
+    assert g.axis is not None
+    if g.kind == "axis":
+        return (g.n,)
+    assert g.block_size is not None
+    blocks = -(-g.n // g.block_size)
+    return shape[: g.axis] + (blocks,) + shape[g.axis + 1 :]
+
+
+def check_param(name: str, value: NDArray[Any], shape: tuple[int, ...], g: Granularity) -> NDArray[Any]:
+    """Check a parameter's shape for ``g``; per-tensor parameters become 0-d."""
+    want = param_shape(shape, g)
+    if g.kind == "tensor":
+        if value.size != 1:
+            raise ValueError(
+                f"{name} must have one element for per-tensor quantization, got shape {value.shape}"
+            )
+        return value.reshape(())
+    if value.shape != want:
+        raise ValueError(
+            f"{name} must have shape {want} for {g.kind} granularity (axis={g.axis}, "
+            f"block_size={g.block_size}) of an input of shape {shape}, got {value.shape}"
+        )
+    return value
+
+
+def expand_blocks(value: NDArray[Any], g: Granularity) -> NDArray[Any]:
+    """Repeat block parameters to one value per element of ``x``, as ``(outer, n, inner)``."""
+    assert g.axis is not None and g.block_size is not None
+    blocks = value.shape[g.axis]
+    v = value.reshape(g.outer, blocks, g.inner)
+    return np.repeat(v, g.block_size, axis=1)[:, : g.n, :]
+
+
+def map_chunks(
+    kernel: Kernel,
+    x: NDArray[Any],
+    params: Sequence[NDArray[Any]],
+    g: Granularity,
+    out_dtype: np.dtype[Any],
+) -> NDArray[Any]:
+    """Apply ``kernel(x_chunk, *param_chunks, out=out_chunk)`` over ``x``.
+
+    Parameter chunks broadcast against the 1-D or 2-D ``x_chunk``. ``x`` is
+    never written to.
+    """
+    out = np.empty(x.shape, dtype=out_dtype)
+    if x.size == 0:
+        return out
+    xc = np.ascontiguousarray(x)
+    if g.kind == "axis":
+        _rows(kernel, xc.reshape(g.outer * g.n, g.inner), params, g.n, out.reshape(-1, g.inner))
+        return out
+    if g.kind == "block":
+        params = [expand_blocks(p, g).reshape(-1) for p in params]
+    flat_x, flat_out = xc.reshape(-1), out.reshape(-1)
+    for start in range(0, flat_x.size, CHUNK):
+        stop = start + CHUNK
+        chunk_params = [p if p.ndim == 0 else p[start:stop] for p in params]
+        kernel(flat_x[start:stop], *chunk_params, out=flat_out[start:stop])
+    return out
+
+
+def _rows(
+    kernel: Kernel,
+    x2: NDArray[Any],
+    params: Sequence[NDArray[Any]],
+    n: int,
+    out2: NDArray[Any],
+) -> None:
+    """Per-axis: row ``r`` of ``x2`` uses parameter ``r % n``."""
+    rows, inner = x2.shape
+    if inner > CHUNK:  # long rows: split each row into column chunks
+        for r in range(rows):
+            row_params = [p[r % n] for p in params]
+            for c0 in range(0, inner, CHUNK):
+                c1 = c0 + CHUNK
+                kernel(x2[r, c0:c1], *row_params, out=out2[r, c0:c1])
+        return
+    step = max(1, CHUNK // max(inner, 1))
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        idx = np.arange(r0, r1) % n
+        kernel(x2[r0:r1], *[p[idx][:, None] for p in params], out=out2[r0:r1])

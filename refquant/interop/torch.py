@@ -1,0 +1,390 @@
+"""PyTorch's affine quantization ops on CPU (x86-64), bit-identical, in NumPy.
+
+Argument names and order follow ``torch``; arrays in, arrays out; torch is
+never imported. What the kernels compute (PyTorch 2.13, read from ATen's
+``QuantizedOpKernels.cpp``, fbgemm's ``QuantUtils``, and checked against torch
+on millions of tie-dense float32 inputs in ``tests/conformance``):
+
+* All of them compute ``x * inv_scale`` with ``inv_scale = 1.0f / scale``
+  rounded to float32 (never ``x / scale``), round half to even
+  (``std::nearbyint``, or ``_mm256_cvtps_epi32``), and add the zero point.
+* **fake-quant, per tensor** (``_fake_quantize_tensor_helper``): adds the
+  zero point *in float32* (``z + nearbyint(x * inv)``), clamps that float
+  with ``fmin``/``fmax`` (so ``+inf`` saturates and NaN becomes
+  ``quant_min``: ``fmax(NaN, quant_min) = quant_min``), then returns
+  ``float((q - z)) * scale``.
+* **fake-quant, per channel** (``fake_quant_per_channel_cachemask_cpu``):
+  casts ``z + nearbyint(x * inv)`` to int64 *before* clamping. Out-of-range
+  casts (``±inf``, NaN, ``|t| >= 2**63``) are undefined behaviour in C++;
+  x86-64's ``cvttss2si`` yields ``INT64_MIN``, which clamps to ``quant_min``,
+  so ``+inf`` gives ``quant_min`` here but ``quant_max`` per tensor. The
+  product ``(q - z) * scale`` is evaluated in double and rounded to float32.
+* **quantize, per tensor** (fbgemm ``Quantize``/``QuantizeAvx2`` for
+  quint8/qint8): ``cvtps_epi32(min(x * inv, 2147483520.0f)) + z`` in int32,
+  then an integer clamp; the scalar tail of each thread's chunk adds ``z``
+  in float instead. Both agree on every finite input; NaN is undefined
+  (``quant_max`` on the vector path, a cast of NaN in the tail), so this
+  module raises on NaN. qint32 takes fbgemm's scalar path (``z`` added in
+  float32, clamped in double; NaN gives ``INT32_MIN``).
+* **quantize, per channel** (``quantize_val`` per element): ``z`` added in
+  float32, clamped in double, cast; NaN casts to 0 for quint8/qint8 and
+  ``INT32_MIN`` for qint32 on x86-64.
+
+So fake-quant and quantize agree on every finite float32 input with
+``|x / scale| < 2**24``; they differ on ``±inf`` (per channel) and NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from refquant._validate import as_float_array, as_int_array, check_choice, normalize_axis
+from refquant.qparams import qparams_from_range
+from refquant.qparams import reduce_range as _halve_range
+from refquant.quantize import fake_quantize, quantize
+
+__all__ = [
+    "calculate_qparams",
+    "fake_quantize_per_channel_affine",
+    "fake_quantize_per_tensor_affine",
+    "quantize_per_channel",
+    "quantize_per_tensor",
+]
+
+QDTYPES = {"quint8": (0, 255), "qint8": (-128, 127), "qint32": (-(2**31), 2**31 - 1)}
+QSCHEMES = ("per_tensor_affine", "per_tensor_symmetric", "per_channel_affine", "per_channel_symmetric")
+F32_EPS = float(np.finfo(np.float32).eps)
+_INT64_LIMIT = np.float32(2.0**63)
+
+
+def fake_quantize_per_tensor_affine(
+    input: ArrayLike, scale: float, zero_point: int, quant_min: int, quant_max: int
+) -> NDArray[np.float32]:
+    """``torch.fake_quantize_per_tensor_affine``: ``(clamp(z + rint(x * (1/s))) - z) * s``.
+
+    Parameters
+    ----------
+    input : array_like of float32, any shape
+        Values (float32 only: torch's float64 kernel mixes double and float
+        steps that this module does not mirror).
+    scale : float
+        Rounded to float32 first, as torch passes it to the kernel.
+    zero_point : int
+        Within ``[quant_min, quant_max]``.
+    quant_min, quant_max : int
+        ``quant_min <= quant_max``.
+
+    Returns
+    -------
+    ndarray of float32, shape of ``input``
+
+    Notes
+    -----
+    .. math:: \\hat x = \\big(\\operatorname{clamp}(z + \\operatorname{rint}(x \\cdot
+              \\mathrm{fl}(1/s)),\\, q_{min},\\, q_{max}) - z\\big)\\, s
+
+    with ``z`` added in float32. NaN gives ``(quant_min - z) * s``; ``±inf``
+    saturate. Source: ATen ``fake_quantize_tensor_cachemask_kernel`` (CPU).
+
+    Examples
+    --------
+    >>> x = [0.5, 1.5, 2.5, -0.5, 1000.0, float("nan")]
+    >>> fake_quantize_per_tensor_affine(x, 1.0, 3, 0, 255).tolist()
+    [0.0, 2.0, 2.0, -0.0, 252.0, -3.0]
+    """
+    x = _float32_input(input)
+    _check_torch_range(quant_min, quant_max, zero_point)
+    return fake_quantize(
+        x,
+        float(scale),
+        int(zero_point),
+        quant_min,
+        quant_max,
+        op_order="multiply",
+        zero_point_add="compute_dtype",
+        nan="quant_min",
+    )
+
+
+def fake_quantize_per_channel_affine(
+    input: ArrayLike,
+    scale: ArrayLike,
+    zero_point: ArrayLike,
+    axis: int,
+    quant_min: int,
+    quant_max: int,
+) -> NDArray[np.float32]:
+    """``torch.fake_quantize_per_channel_affine``: per-channel fake quantization.
+
+    Parameters
+    ----------
+    input : array_like of float32, any shape
+    scale : array_like of float, shape ``(input.shape[axis],)``
+        Rounded to float32.
+    zero_point : array_like of int, shape ``(input.shape[axis],)``
+        Within ``[quant_min, quant_max]``.
+    axis : int
+    quant_min, quant_max : int
+
+    Returns
+    -------
+    ndarray of float32, shape of ``input``
+
+    Notes
+    -----
+    .. math:: \\hat x = \\big(\\operatorname{clamp}(\\mathrm{int64}(z_c + \\operatorname{rint}(x
+              \\cdot \\mathrm{fl}(1/s_c))),\\, q_{min},\\, q_{max}) - z_c\\big)\\, s_c
+
+    The int64 cast comes before the clamp: ``±inf``, NaN and ``|t| >= 2**63``
+    become ``INT64_MIN`` on x86-64 and so ``quant_min``. The product is
+    evaluated in float64 and rounded to float32. Source: ATen
+    ``fake_quant_per_channel_cachemask_cpu``.
+
+    Examples
+    --------
+    >>> x = [[0.5, 2.5, float("inf")], [0.3, 0.5, 1e9]]
+    >>> fake_quantize_per_channel_affine(x, [1.0, 0.25], [0, 2], 0, 0, 255).tolist()
+    [[0.0, 2.0, 0.0], [0.25, 0.5, 63.25]]
+    """
+    x = _float32_input(input)
+    ax = normalize_axis("axis", axis, x.ndim)
+    s = _channel_param("scale", as_float_array("scale", scale), x, ax).astype(np.float32)
+    z = _channel_param("zero_point", as_int_array("zero_point", zero_point), x, ax)
+    _check_torch_range(quant_min, quant_max, z)
+    if np.any(~np.isfinite(s) | (s <= 0)):
+        raise ValueError(f"scale must be finite and > 0, got {s}")
+    shape = [1] * x.ndim
+    shape[ax] = -1
+    inv = (np.float32(1.0) / s).reshape(shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        t = np.rint(x * inv)
+        t += z.astype(np.float32).reshape(shape)
+        q = np.where(np.abs(t) < _INT64_LIMIT, t, np.float32(-(2.0**63))).astype(np.float64)
+    np.clip(q, quant_min, quant_max, out=q)
+    q -= z.reshape(shape)
+    q *= s.astype(np.float64).reshape(shape)
+    return q.astype(np.float32)
+
+
+def quantize_per_tensor(input: ArrayLike, scale: float, zero_point: int, dtype: str) -> NDArray[Any]:
+    """``torch.quantize_per_tensor(...).int_repr()``: integer codes.
+
+    Parameters
+    ----------
+    input : array_like of float32, any shape
+        No NaN (torch's result for NaN depends on the element's position).
+    scale : float
+        Rounded to float32.
+    zero_point : int
+        Within the dtype's range.
+    dtype : {"quint8", "qint8", "qint32"}
+
+    Returns
+    -------
+    ndarray of uint8, int8 or int32, shape of ``input``
+
+    Notes
+    -----
+    .. math:: q = \\operatorname{clamp}(\\operatorname{rint}(x \\cdot \\mathrm{fl}(1/s)) + z,\\,
+              q_{min},\\, q_{max})
+
+    Source: ATen ``quantize_tensor_per_tensor_affine_cpu`` -> fbgemm
+    ``Quantize`` (module docstring).
+
+    Examples
+    --------
+    >>> quantize_per_tensor([0.5, 1.5, 2.5, -1e10, float("inf")], 1.0, 3, "quint8").tolist()
+    [3, 5, 5, 0, 255]
+    """
+    qmin, qmax, out = _qdtype(dtype)
+    x = _float32_input(input)
+    _check_torch_range(qmin, qmax, zero_point)
+    if np.isnan(x).any():
+        raise ValueError("input contains NaN: torch.quantize_per_tensor's result for NaN is undefined")
+    add = "compute_dtype" if dtype == "qint32" else "exact"
+    return quantize(
+        x, float(scale), int(zero_point), qmin, qmax, op_order="multiply", zero_point_add=add, out_dtype=out
+    )
+
+
+def quantize_per_channel(
+    input: ArrayLike, scales: ArrayLike, zero_points: ArrayLike, axis: int, dtype: str
+) -> NDArray[Any]:
+    """``torch.quantize_per_channel(...).int_repr()``: per-channel integer codes.
+
+    Parameters
+    ----------
+    input : array_like of float32, any shape
+    scales : array_like of float, shape ``(input.shape[axis],)``
+        Rounded to float32 (torch stores them as float64 and casts).
+    zero_points : array_like of int, shape ``(input.shape[axis],)``
+    axis : int
+    dtype : {"quint8", "qint8", "qint32"}
+
+    Returns
+    -------
+    ndarray of uint8, int8 or int32, shape of ``input``
+
+    Notes
+    -----
+    .. math:: q = \\operatorname{clamp}(z_c + \\operatorname{rint}(x \\cdot \\mathrm{fl}(1/s_c)),\\,
+              q_{min},\\, q_{max})
+
+    with ``z_c`` added in float32 and the clamp in double; NaN gives 0 for
+    quint8/qint8 and ``INT32_MIN`` for qint32 (the x86-64 result of torch's
+    undefined cast). Source: ATen ``quantize_tensor_per_channel_impl`` ->
+    ``quantize_val`` -> fbgemm ``Quantize``.
+
+    Examples
+    --------
+    >>> quantize_per_channel([[0.5, 1.5], [0.5, 1.5]], [1.0, 0.5], [0, 10], 0, "qint8").tolist()
+    [[0, 2], [11, 13]]
+    """
+    qmin, qmax, out = _qdtype(dtype)
+    x = _float32_input(input)
+    ax = normalize_axis("axis", axis, x.ndim)
+    s = _channel_param("scales", as_float_array("scales", scales), x, ax)
+    z = _channel_param("zero_points", as_int_array("zero_points", zero_points), x, ax)
+    _check_torch_range(qmin, qmax, z)
+    nan_code = "quant_min" if dtype == "qint32" else "zero_point"
+    if dtype != "qint32" and np.isnan(x).any():
+        # NaN -> code 0: pass it through the zero-point policy with z = 0.
+        codes = quantize_per_channel(np.nan_to_num(x, nan=0.0), s, z, ax, dtype)
+        codes[np.isnan(x)] = 0
+        return codes
+    return quantize(
+        x,
+        s,
+        z,
+        qmin,
+        qmax,
+        axis=ax,
+        op_order="multiply",
+        zero_point_add="compute_dtype",
+        nan=nan_code,
+        out_dtype=out,
+    )
+
+
+def calculate_qparams(
+    min_val: ArrayLike,
+    max_val: ArrayLike,
+    *,
+    dtype: str = "quint8",
+    qscheme: str = "per_tensor_affine",
+    quant_min: int | None = None,
+    quant_max: int | None = None,
+    reduce_range: bool = False,
+    eps: float = F32_EPS,
+) -> tuple[NDArray[np.float32], NDArray[Any]]:
+    """``MinMaxObserver`` / ``PerChannelMinMaxObserver`` ``calculate_qparams``.
+
+    Parameters
+    ----------
+    min_val, max_val : array_like of float
+        Observed minimum and maximum: 0-d per tensor, 1-D per channel. Both
+        ``inf``/``-inf`` (an observer that saw nothing) give ``([1.0], [0])``.
+    dtype : {"quint8", "qint8", "qint32"}
+    qscheme : {"per_tensor_affine", "per_tensor_symmetric", "per_channel_affine", "per_channel_symmetric"}
+    quant_min, quant_max : int, optional
+        A custom range (both or neither); it must contain 0.
+    reduce_range : bool
+        Halve the range (``quant_min // 2, quant_max // 2``).
+    eps : float
+        Smallest scale.
+
+    Returns
+    -------
+    scale : ndarray of float32
+    zero_point : ndarray of int32 (affine) or int64 (symmetric)
+        Shape ``(1,)`` for 0-d inputs, as torch returns.
+
+    Notes
+    -----
+    Affine: ``s = max((max(x_max, 0) - min(x_min, 0)) / (q_max - q_min), eps)``,
+    ``z = clamp(q_min - round(min(x_min, 0) / s), q_min, q_max)``. Symmetric:
+    ``s = max(max(-min(x_min, 0), max(x_max, 0)) / ((q_max - q_min) / 2), eps)``,
+    ``z = 128`` for quint8 (``(q_min + q_max) // 2`` with a custom range), else 0.
+    Every step in float32. Source: ``torch.ao.quantization.observer``
+    (``_calculate_qparams``) and ``utils.calculate_qmin_qmax``.
+
+    Examples
+    --------
+    >>> s, z = calculate_qparams(-1.0, 3.0)
+    >>> s.tolist(), z.tolist()
+    ([0.01568627543747425], [64])
+    >>> s, z = calculate_qparams(-1.0, 3.0, dtype="qint8", qscheme="per_tensor_symmetric")
+    >>> s.tolist(), z.tolist()
+    ([0.0235294122248888], [0])
+    """
+    check_choice("qscheme", qscheme, QSCHEMES)
+    qmin, qmax = _observer_range(dtype, quant_min, quant_max, reduce_range)
+    symmetric = qscheme.endswith("symmetric")
+    if symmetric and reduce_range and dtype == "quint8":
+        raise NotImplementedError("Cannot reduce range for symmetric quantization for quint8")
+    lo = np.asarray(min_val, dtype=np.float32)
+    hi = np.asarray(max_val, dtype=np.float32)
+    if lo.size == 1 and float(lo.ravel()[0]) == np.inf and float(hi.ravel()[0]) == -np.inf:
+        return np.array([1.0], np.float32), np.array([0], np.int64)
+    p = qparams_from_range(lo, hi, qmin, qmax, symmetric=symmetric, eps=eps, dtype=np.float32)
+    scale = np.atleast_1d(p.scale)
+    if symmetric:
+        custom = quant_min is not None and quant_max is not None
+        mid = ((qmin + qmax) // 2 if custom else 128) if dtype == "quint8" else 0
+        return scale, np.full(scale.shape, mid, dtype=np.int64)
+    return scale, np.atleast_1d(p.zero_point).astype(np.int32)
+
+
+def _observer_range(dtype: str, quant_min: int | None, quant_max: int | None, reduce: bool) -> tuple[int, int]:
+    """``calculate_qmin_qmax`` plus the observer's ``_validate_qmin_qmax``."""
+    check_choice("dtype", dtype, tuple(QDTYPES))
+    if (quant_min is None) != (quant_max is None):
+        raise ValueError(f"quant_min and quant_max must be given together, got {quant_min}, {quant_max}")
+    if quant_min is None or quant_max is None:
+        qmin, qmax = QDTYPES[dtype]
+        if reduce and dtype != "qint32":
+            qmin, qmax = _halve_range(qmin, qmax)
+        return qmin, qmax
+    if not quant_min <= 0 <= quant_max:
+        raise ValueError(f"the custom range [{quant_min}, {quant_max}] must include 0")
+    if not quant_min < quant_max:
+        raise ValueError(f"quant_min must be < quant_max, got {quant_min}, {quant_max}")
+    limit = 2**32 if dtype == "qint32" else 256
+    if quant_max - quant_min + 1 > limit:
+        raise ValueError(f"the custom range [{quant_min}, {quant_max}] exceeds {dtype}'s {limit} levels")
+    return _halve_range(quant_min, quant_max) if reduce else (quant_min, quant_max)
+
+
+def _qdtype(dtype: str) -> tuple[int, int, np.dtype[Any]]:
+    check_choice("dtype", dtype, tuple(QDTYPES))
+    qmin, qmax = QDTYPES[dtype]
+    return qmin, qmax, np.dtype({"quint8": np.uint8, "qint8": np.int8, "qint32": np.int32}[dtype])
+
+
+def _float32_input(value: ArrayLike) -> NDArray[np.float32]:
+    """Arrays must be float32; Python scalars and lists become float32, as in ``torch.tensor``."""
+    if not isinstance(value, np.ndarray):
+        value = np.asarray(value, dtype=np.float32)
+    x = value
+    if x.dtype.kind == "f" and x.dtype != np.float32:
+        raise TypeError(f"input must be float32 (torch's float32 kernel is mirrored), got {x.dtype}")
+    if x.dtype.kind != "f":
+        return np.asarray(as_float_array("input", x), dtype=np.float32)
+    return x
+
+
+def _check_torch_range(quant_min: int, quant_max: int, zero_point: ArrayLike) -> None:
+    if not quant_min <= quant_max:
+        raise ValueError(f"quant_min must be <= quant_max, got quant_min={quant_min}, quant_max={quant_max}")
+    z = np.asarray(zero_point)
+    if z.size and (z.min() < quant_min or z.max() > quant_max):
+        raise ValueError(f"zero_point must be between quant_min and quant_max, got {z}")
+
+
+def _channel_param(name: str, value: NDArray[Any], x: NDArray[Any], axis: int) -> NDArray[Any]:
+    if value.shape != (x.shape[axis],):
+        raise ValueError(f"{name} must have shape ({x.shape[axis]},) for axis={axis}, got {value.shape}")
+    return value

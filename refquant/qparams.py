@@ -1,0 +1,236 @@
+"""From a value range to quantization parameters ``(scale, zero_point)``.
+
+Each variant is a keyword argument of :func:`qparams_from_range`, with the
+system it comes from:
+
+* affine: ``s = (max - min) / (qmax - qmin)``, ``z = qmin - R(min / s)``
+  clipped to the range (PyTorch ``MinMaxObserver``, ONNX
+  DynamicQuantizeLinear, TFLite);
+* symmetric: ``s = amax / d`` with ``amax = max(|min|, |max|)`` and
+  ``d = (qmax - qmin) / 2`` (PyTorch: 127.5 for int8) or ``d = qmax``
+  (TFLite, TensorRT, ModelOpt: 127); ``z = 0`` for signed ranges and the
+  midpoint ``(qmin + qmax + 1) // 2`` (128 for uint8) for unsigned ones;
+* the range is widened to include 0 so that 0 is exactly representable
+  (every framework above);
+* ``eps`` guard: ``s = max(s, eps)`` (PyTorch, default float32 epsilon);
+* :func:`reduce_range` halves the code range (PyTorch's ``reduce_range``
+  for x86 fbgemm's 7-bit accumulation headroom);
+* :func:`nudge_range`: TensorFlow's FakeQuant nudging, which moves the range so
+  that its zero point is an integer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from refquant._validate import as_float_array, check_choice, check_range
+from refquant.rounding import ROUNDING_MODES, RoundingMode, _round
+
+__all__ = ["QParams", "nudge_range", "qparams_from_range", "reduce_range"]
+
+SymmetricDivisor = Literal["half_range", "qmax"]
+
+
+@dataclass(frozen=True)
+class QParams:
+    """Quantization parameters: ``scale``, ``zero_point`` and the code range.
+
+    ``scale`` is a float array and ``zero_point`` an int64 array of the same
+    shape (0-d for per-tensor, ``(C,)`` per-channel).
+    """
+
+    scale: NDArray[Any]
+    zero_point: NDArray[np.int64]
+    quant_min: int
+    quant_max: int
+
+
+def qparams_from_range(
+    min_val: ArrayLike,
+    max_val: ArrayLike,
+    quant_min: int,
+    quant_max: int,
+    *,
+    symmetric: bool = False,
+    symmetric_divisor: SymmetricDivisor = "half_range",
+    include_zero: bool = True,
+    eps: float | None = float(np.finfo(np.float32).eps),
+    zero_point_rounding: RoundingMode = "half_even",
+    dtype: Any = np.float32,
+) -> QParams:
+    """Scale and zero point that map ``[min_val, max_val]`` onto ``[quant_min, quant_max]``.
+
+    Parameters
+    ----------
+    min_val, max_val : array_like of float, same shape
+        Observed range, per tensor (0-d) or per channel (1-D); finite, with
+        ``min_val <= max_val``.
+    quant_min, quant_max : int
+        Code range.
+    symmetric : bool
+        Symmetric scheme (module docstring) instead of affine.
+    symmetric_divisor : {"half_range", "qmax"}
+        ``amax / ((qmax - qmin) / 2)`` (PyTorch) or ``amax / qmax`` (TFLite,
+        TensorRT). ``"qmax"`` needs ``quant_max > 0``.
+    include_zero : bool
+        Widen the range to contain 0 first (default, as every framework does).
+    eps : float or None
+        Lower bound of the scale (PyTorch's guard, default float32 epsilon);
+        None disables it, and then an empty range raises ``ValueError``.
+    zero_point_rounding : str
+        Rounding mode for ``min / s`` (half-to-even like ``torch.round``).
+    dtype : numpy float dtype
+        Compute dtype of every step (float32 like PyTorch's observers).
+
+    Returns
+    -------
+    QParams
+
+    Notes
+    -----
+    .. math::
+
+        s = \\max\\Big(\\frac{\\max(x_{max}, 0) - \\min(x_{min}, 0)}{q_{max} - q_{min}},
+        \\varepsilon\\Big), \\qquad
+        z = \\operatorname{clip}\\big(q_{min} - R(\\min(x_{min}, 0) / s), q_{min}, q_{max}\\big)
+
+    Source: PyTorch ``UniformQuantizationObserverBase._calculate_qparams``
+    (affine and symmetric); Krishnamoorthi, "Quantizing deep convolutional
+    networks for efficient inference" (2018), section 2. The zero point is
+    clipped into the range (it can only leave it when ``include_zero`` is off).
+
+    Examples
+    --------
+    >>> p = qparams_from_range(-1.0, 3.0, 0, 255)
+    >>> float(p.scale), int(p.zero_point)
+    (0.01568627543747425, 64)
+    >>> p = qparams_from_range(-1.0, 3.0, -128, 127, symmetric=True, symmetric_divisor="qmax")
+    >>> float(p.scale), int(p.zero_point)
+    (0.023622047156095505, 0)
+    """
+    check_range(quant_min, quant_max)
+    check_choice("symmetric_divisor", symmetric_divisor, ("half_range", "qmax"))
+    check_choice("zero_point_rounding", zero_point_rounding, ROUNDING_MODES[:-1])
+    cd = np.dtype(dtype)
+    lo, hi = _checked_range(min_val, max_val, cd)
+    if include_zero:
+        lo, hi = np.minimum(lo, 0), np.maximum(hi, 0)
+    if symmetric:
+        divisor = (quant_max - quant_min) / 2 if symmetric_divisor == "half_range" else quant_max
+        if divisor <= 0:
+            raise ValueError(f"symmetric_divisor='qmax' needs quant_max > 0, got {quant_max}")
+        scale = _guard(np.maximum(-lo, hi) / cd.type(divisor), eps, cd)
+        mid = 0 if quant_min < 0 else (quant_min + quant_max + 1) // 2
+        zp = np.full(scale.shape, mid, dtype=np.int64)
+        return QParams(scale, zp, quant_min, quant_max)
+    scale = _guard((hi - lo) / cd.type(quant_max - quant_min), eps, cd)
+    shifted = _round(np.asarray(lo / scale), zero_point_rounding, None)
+    zp = np.clip(quant_min - shifted.astype(np.float64), quant_min, quant_max).astype(np.int64)
+    return QParams(scale, zp, quant_min, quant_max)
+
+
+def reduce_range(quant_min: int, quant_max: int) -> tuple[int, int]:
+    """PyTorch's ``reduce_range``: ``(quant_min // 2, quant_max // 2)``.
+
+    Drops one bit so that fbgemm's int16 pairwise accumulation
+    (``vpmaddubsw``) cannot saturate on x86: uint8 [0, 255] -> [0, 127],
+    int8 [-128, 127] -> [-64, 63].
+
+    Source: ``torch.ao.quantization.utils.calculate_qmin_qmax``.
+
+    Examples
+    --------
+    >>> reduce_range(0, 255), reduce_range(-128, 127)
+    ((0, 127), (-64, 63))
+    """
+    check_range(quant_min, quant_max)
+    return quant_min // 2, quant_max // 2
+
+
+def nudge_range(
+    min_val: ArrayLike,
+    max_val: ArrayLike,
+    quant_min: int,
+    quant_max: int,
+    *,
+    dtype: Any = np.float32,
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[np.int64]]:
+    """TensorFlow's nudging: ``(nudged_min, nudged_max, scale, zero_point)``.
+
+    Parameters
+    ----------
+    min_val, max_val : array_like of float
+        The range (not widened to include 0: the nudge takes care of it).
+    quant_min, quant_max : int
+        Code range: TF uses ``[narrow_range, 2**num_bits - 1]``.
+    dtype : numpy float dtype
+        Compute dtype (float32 in TF's kernels).
+
+    Returns
+    -------
+    nudged_min, nudged_max, scale : ndarray of ``dtype``
+    zero_point : ndarray of int64
+
+    Notes
+    -----
+    .. math::
+
+        s = \\frac{x_{max} - x_{min}}{q_{max} - q_{min}}, \\quad
+        z = \\operatorname{clip}\\big(\\operatorname{round\\_half\\_away}(q_{min} - x_{min}/s),
+        q_{min}, q_{max}\\big), \\quad
+        [\\tilde x_{min}, \\tilde x_{max}] = [(q_{min} - z)s, (q_{max} - z)s]
+
+    Source: TensorFlow ``fake_quant_ops_functor.h``, ``Nudge``: the zero point
+    is rounded half away from zero (``std::round``) and clamped by comparing
+    the unrounded value with the range bounds. Every step is evaluated in
+    ``dtype``, as TF does in float32.
+
+    Examples
+    --------
+    >>> lo, hi, s, z = nudge_range(-0.1, 1.0, 0, 255)
+    >>> round(float(lo), 6), round(float(hi), 6), int(z)
+    (-0.099216, 1.000784, 23)
+    """
+    check_range(quant_min, quant_max)
+    cd = np.dtype(dtype)
+    lo, hi = _checked_range(min_val, max_val, cd)
+    qmin_f, qmax_f = cd.type(quant_min), cd.type(quant_max)
+    scale = np.asarray((hi - lo) / (qmax_f - qmin_f))
+    if np.any(scale <= 0):
+        raise ValueError(f"nudge_range needs max_val > min_val, got min_val={lo}, max_val={hi}")
+    zp_from_min = np.asarray(qmin_f - lo / scale)
+    rounded = _round(zp_from_min, "half_away", None)
+    zp = np.where(zp_from_min < qmin_f, quant_min, np.where(zp_from_min > qmax_f, quant_max, rounded))
+    zp = zp.astype(np.int64)
+    nudged_min = ((qmin_f - zp.astype(cd)) * scale).astype(cd)
+    nudged_max = ((qmax_f - zp.astype(cd)) * scale).astype(cd)
+    return nudged_min, nudged_max, scale, zp
+
+
+def _checked_range(
+    min_val: ArrayLike, max_val: ArrayLike, cd: np.dtype[Any]
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    if cd.kind != "f":
+        raise TypeError(f"dtype must be a float dtype, got {cd}")
+    lo = as_float_array("min_val", min_val).astype(cd)
+    hi = as_float_array("max_val", max_val).astype(cd)
+    if lo.shape != hi.shape:
+        raise ValueError(f"min_val and max_val must have the same shape, got {lo.shape} and {hi.shape}")
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise ValueError(f"min_val and max_val must be finite, got min_val={lo}, max_val={hi}")
+    if np.any(lo > hi):
+        raise ValueError(f"min_val must be <= max_val, got min_val={lo}, max_val={hi}")
+    return lo, hi
+
+
+def _guard(scale: NDArray[Any], eps: float | None, cd: np.dtype[Any]) -> NDArray[Any]:
+    scale = np.asarray(scale, dtype=cd)
+    if eps is not None:
+        return np.maximum(scale, cd.type(eps))
+    if np.any(scale <= 0):
+        raise ValueError("the range is empty (max == min == 0) and eps=None: the scale would be 0")
+    return scale

@@ -1,0 +1,138 @@
+"""Rounding modes, each exact (no ``floor(x + 0.5)`` shortcuts in float).
+
+Every mode returns a float array of the input's dtype holding integer values;
+NaN and ±inf pass through unchanged. The modes and who uses them:
+
+================  ====================================  ==============================
+mode              rule                                  used by
+================  ====================================  ==============================
+``half_even``     nearest, ties to even                 PyTorch, ONNX, ORT (MLAS), NumPy
+``half_away``     nearest, ties away from zero          TFLite ``TfLiteRound``, C ``round``
+``half_up``       nearest, ties toward +inf             TF FakeQuant ``floor(x + 0.5)``
+``floor``         toward -inf
+``ceil``          toward +inf
+``trunc``         toward zero                           C casts
+``stochastic``    up with probability ``x - floor(x)``  QAT papers; needs ``rng``
+================  ====================================  ==============================
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from refquant._validate import as_float_array, check_choice
+
+__all__ = ["ROUNDING_MODES", "RoundingMode", "round_to_integer"]
+
+RoundingMode = Literal["half_even", "half_away", "half_up", "floor", "ceil", "trunc", "stochastic"]
+ROUNDING_MODES: tuple[str, ...] = (
+    "half_even",
+    "half_away",
+    "half_up",
+    "floor",
+    "ceil",
+    "trunc",
+    "stochastic",
+)
+
+
+
+def round_to_integer(
+    x: Any,
+    mode: RoundingMode = "half_even",
+    *,
+    rng: np.random.Generator | None = None,
+    out: NDArray[Any] | None = None,
+) -> NDArray[Any]:
+    """Round ``x`` to integers with ``mode``; ``y = R(x)`` elementwise, exactly.
+
+    Parameters
+    ----------
+    x : array_like, any shape
+        Real values; integer inputs are converted to float64.
+    mode : str
+        One of :data:`ROUNDING_MODES` (table in the module docstring).
+    rng : numpy.random.Generator, optional
+        Required for ``"stochastic"`` and only used there: one uniform draw
+        ``u`` in [0, 1) per element, in C order; ``y = floor(x) + (u < x - floor(x))``.
+    out : ndarray, optional
+        Where to write the result (may be ``x`` itself for internal callers).
+
+    Returns
+    -------
+    ndarray
+        Same shape and floating dtype as ``x``; values are integers, NaN and
+        ±inf unchanged.
+
+    Notes
+    -----
+    .. math::
+
+        \\mathrm{half\\_away}(x) = \\operatorname{sign}(x)\\,\\lfloor |x| + \\tfrac12 \\rfloor,
+        \\qquad \\mathrm{half\\_up}(x) = \\lfloor x + \\tfrac12 \\rfloor
+
+    computed exactly: the fraction ``x - floor(x)`` is exact in binary floating
+    point, so ``0.49999997`` (float32) rounds to 0 in every mode, whereas
+    evaluating ``floor(x + 0.5)`` in float32, as TF's kernels do, gives 1.
+    Semantic choice: all modes are exact; framework-specific float shortcuts
+    live in :mod:`refquant.interop`.
+
+    Examples
+    --------
+    >>> x = [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]
+    >>> round_to_integer(x, "half_even").tolist()
+    [-2.0, -2.0, -0.0, 0.0, 2.0, 2.0]
+    >>> round_to_integer(x, "half_away").tolist()
+    [-3.0, -2.0, -1.0, 1.0, 2.0, 3.0]
+    >>> round_to_integer(x, "half_up").tolist()
+    [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
+    """
+    check_choice("mode", mode, ROUNDING_MODES)
+    arr = as_float_array("x", x)
+    if mode == "stochastic":
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator for mode='stochastic', got {rng!r}")
+    return _round(arr, mode, rng, out)
+
+
+def _round(
+    x: NDArray[Any],
+    mode: str,
+    rng: np.random.Generator | None,
+    out: NDArray[Any] | None = None,
+) -> NDArray[Any]:
+    """Unchecked rounding; ``out`` may alias ``x``."""
+    if mode == "half_even":
+        return np.rint(x, out=out)
+    if mode == "floor":
+        return np.floor(x, out=out)
+    if mode == "ceil":
+        return np.ceil(x, out=out)
+    if mode == "trunc":
+        return np.trunc(x, out=out)
+    with np.errstate(invalid="ignore"):  # inf - inf in the fraction of ±inf
+        return _round_ties(x, mode, rng, out)
+
+
+def _round_ties(
+    x: NDArray[Any],
+    mode: str,
+    rng: np.random.Generator | None,
+    out: NDArray[Any] | None,
+) -> NDArray[Any]:
+    if mode == "half_away":
+        t = np.trunc(x)
+        frac = np.abs(x - t)  # exact
+        step = np.copysign(frac >= 0.5, x).astype(x.dtype, copy=False)
+        return np.add(t, step, out=out)
+    fl = np.floor(x)
+    frac = np.subtract(x, fl)  # exact, in [0, 1)
+    if mode == "half_up":
+        up = frac >= 0.5
+    else:
+        assert rng is not None
+        up = rng.random(x.shape, dtype=np.float64) < frac
+    return np.add(fl, up, out=out, dtype=x.dtype, casting="unsafe")
