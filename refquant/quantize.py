@@ -17,12 +17,23 @@ keyword argument:
   float32, ``0.273939937 / 0.00214854861`` is 127.49999;
 * ``compute_dtype`` -- dtype of ``x / s`` and of the rounding; default the
   input's float dtype (float32 stays float32); ``s`` is rounded to it first;
-* ``zero_point_add`` -- ``"exact"`` adds ``z`` after clipping ``R(x/s)`` to
-  ``[qmin - z, qmax - z]``, so no rounding happens after ``R``;
-  ``"compute_dtype"`` adds ``z`` to ``R(x/s)`` in the compute dtype before
-  clipping, as PyTorch's kernels do (``zero_point + nearbyint(x * inv_scale)``
-  in float); the two differ only when ``|R(x/s) + z|`` exceeds the compute
-  dtype's exact-integer range (2**24 in float32);
+* ``zero_point_add`` -- where ``z`` enters, and in which arithmetic:
+
+  ====================  =============================================  ===========================
+  value                 codes                                          used by
+  ====================  =============================================  ===========================
+  ``"exact"``           ``clip(R(x/s), qmin - z, qmax - z) + z``       ONNX spec, ORT, TFLite
+  ``"after_rounding"``  ``clip(fl(R(x/s) + z))``                       PyTorch fake-quant
+  ``"before_rounding"`` ``clip(R(fl(fl(x/s) + z)))``                   PyTorch quantize_per_channel
+  ``"fused"``           ``clip(R(fma(x, 1/s, z)))``                    PyTorch quantize_per_tensor
+  ====================  =============================================  ===========================
+
+  ``fl`` is rounding to the compute dtype. ``"exact"`` and
+  ``"after_rounding"`` differ only when ``|R(x/s) + z|`` exceeds the
+  compute dtype's exact-integer range (2**24 in float32). Adding ``z``
+  *before* rounding moves the ties when ``z`` is odd (``R(-76.5 + 77) = 0``
+  but ``R(-76.5) + 77 = 1``) and, unfused, adds a second rounding;
+  ``"fused"`` needs ``op_order="multiply"`` and a float32 compute dtype;
 * ``nan`` -- what a NaN input becomes: ``"raise"`` (default), ``"zero_point"``,
   ``"quant_min"`` or ``"quant_max"``. ±inf and values far outside the range
   saturate: clipping happens in floating point before any cast, so nothing
@@ -37,6 +48,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant import _granularity as gran
+from refquant._exact import fma_float32
 from refquant._validate import (
     as_float_array,
     as_int_array,
@@ -51,10 +63,10 @@ from refquant.rounding import ROUNDING_MODES, RoundingMode, _round
 __all__ = ["dequantize", "fake_quantize", "quantize"]
 
 OpOrder = Literal["divide", "multiply"]
-ZeroPointAdd = Literal["exact", "compute_dtype"]
+ZeroPointAdd = Literal["exact", "after_rounding", "before_rounding", "fused"]
 NanPolicy = Literal["raise", "zero_point", "quant_min", "quant_max"]
 OP_ORDERS = ("divide", "multiply")
-ZERO_POINT_ADDS = ("exact", "compute_dtype")
+ZERO_POINT_ADDS = ("exact", "after_rounding", "before_rounding", "fused")
 NAN_POLICIES = ("raise", "zero_point", "quant_min", "quant_max")
 
 
@@ -101,7 +113,7 @@ def quantize(
         ``x / s``, or ``x * (1/s)`` with the reciprocal rounded to ``compute_dtype``.
     compute_dtype : numpy float dtype, optional
         Dtype of the division and rounding; default ``x``'s float dtype.
-    zero_point_add : {"exact", "compute_dtype"}
+    zero_point_add : {"exact", "after_rounding", "before_rounding", "fused"}
         Where ``z`` is added (module docstring).
     nan : {"raise", "zero_point", "quant_min", "quant_max"}
         NaN policy.
@@ -139,6 +151,8 @@ def quantize(
     info = np.iinfo(dtype)
     if quant_min < info.min or quant_max > info.max:
         raise ValueError(f"out_dtype {dtype} cannot hold [{quant_min}, {quant_max}]")
+    if zero_point_add == "fused" and cd != np.float32:
+        raise ValueError(f"zero_point_add='fused' is defined for a float32 compute dtype, got {cd}")
     k = _Codes(quant_min, quant_max, cd, rounding, op_order, zero_point_add, nan, rng, wide=_wide(quant_min, quant_max, z, cd))
     return gran.map_chunks(k.quantize, xa, k.params(s, z), g, dtype)
 
@@ -277,6 +291,8 @@ def _check_knobs(rounding: str, op_order: str, zero_point_add: str, nan: str, rn
     check_choice("op_order", op_order, OP_ORDERS)
     check_choice("zero_point_add", zero_point_add, ZERO_POINT_ADDS)
     check_choice("nan", nan, NAN_POLICIES)
+    if zero_point_add == "fused" and op_order != "multiply":
+        raise ValueError(f"zero_point_add='fused' needs op_order='multiply', got op_order={op_order!r}")
     if rounding == "stochastic" and not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator for rounding='stochastic', got {rng!r}")
 
@@ -323,11 +339,19 @@ class _Codes:
         """``clip(R(x/s) + z) - z`` as floats in ``clip_dtype`` (exact integers)."""
         op = np.multiply if self.op_order == "multiply" else np.divide
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            t = op(x, mult, dtype=self.cd)
+            if self.zp_add == "fused":
+                t = fma_float32(x, mult, z)
+            else:
+                t = op(x, mult, dtype=self.cd)
+                if self.zp_add == "before_rounding":
+                    np.add(t, z.astype(self.cd), out=t)
         _round(t, self.rounding, self.rng, out=t)
         t = t.astype(self.clip_dtype, copy=False)
         zc = z.astype(self.clip_dtype)
-        if self.zp_add == "exact":
+        if self.zp_add in ("fused", "before_rounding"):
+            np.clip(t, self.qmin, self.qmax, out=t)
+            np.subtract(t, zc, out=t)
+        elif self.zp_add == "exact":
             np.clip(t, self.qmin - zc, self.qmax - zc, out=t)
         else:
             np.add(t, z.astype(self.cd), out=t, casting="unsafe")
