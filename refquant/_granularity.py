@@ -26,8 +26,9 @@ from numpy.typing import NDArray
 
 from refquant._validate import normalize_axis
 
-CHUNK = 1 << 15
-"""Elements per chunk: 128 KiB of float32, so a chunk and its temporaries stay in L2."""
+CHUNK = 1 << 17
+"""Elements per chunk (512 KiB of float32): large enough to amortize the per-call overhead
+of NumPy, small enough that the temporaries stay in cache (measured best on a 1 MiB L2)."""
 
 Kernel = Callable[..., None]
 

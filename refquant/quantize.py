@@ -335,35 +335,37 @@ class _Codes:
             mult = s
         return [mult, z]
 
-    def _codes_minus_z(self, x: NDArray[Any], mult: NDArray[Any], z: NDArray[Any]) -> NDArray[Any]:
-        """``clip(R(x/s) + z) - z`` as floats in ``clip_dtype`` (exact integers)."""
+    def _codes_minus_z(
+        self, x: NDArray[Any], mult: NDArray[Any], z: NDArray[Any], buf: NDArray[Any] | None = None
+    ) -> NDArray[Any]:
+        """``clip(R(x/s) + z) - z`` as floats in ``clip_dtype`` (exact integers).
+
+        ``buf``, when given, is a compute-dtype array of ``x``'s shape to work in.
+        """
         op = np.multiply if self.op_order == "multiply" else np.divide
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.zp_add == "fused":
                 t = fma_float32(x, mult, z)
             else:
-                t = op(x, mult, dtype=self.cd)
+                t = op(x, mult, out=buf, dtype=self.cd)
                 if self.zp_add == "before_rounding":
                     np.add(t, z.astype(self.cd), out=t)
-        _round(t, self.rounding, self.rng, out=t)
+            _round(t, self.rounding, self.rng, out=t)
+            if self.zp_add == "after_rounding":
+                np.add(t, z.astype(self.cd), out=t)
         t = t.astype(self.clip_dtype, copy=False)
         zc = z.astype(self.clip_dtype)
-        if self.zp_add in ("fused", "before_rounding"):
-            np.clip(t, self.qmin, self.qmax, out=t)
-            np.subtract(t, zc, out=t)
-        elif self.zp_add == "exact":
+        if self.zp_add == "exact":
             np.clip(t, self.qmin - zc, self.qmax - zc, out=t)
         else:
-            np.add(t, z.astype(self.cd), out=t, casting="unsafe")
             np.clip(t, self.qmin, self.qmax, out=t)
             np.subtract(t, zc, out=t)
-        self._fill_nan(t, zc)
+        if np.isnan(np.minimum.reduce(t, axis=None)):  # a reduction is cheaper than isnan().any()
+            self._fill_nan(t, zc)
         return t
 
     def _fill_nan(self, t: NDArray[Any], zc: NDArray[Any]) -> None:
         bad = np.isnan(t)
-        if not bad.any():
-            return
         if self.nan == "raise":
             raise ValueError("x contains NaN; pass nan='zero_point', 'quant_min' or 'quant_max' to map it")
         code = {"zero_point": zc, "quant_min": self.qmin, "quant_max": self.qmax}[self.nan]
@@ -372,16 +374,15 @@ class _Codes:
     def quantize(self, x: NDArray[Any], mult: NDArray[Any], z: NDArray[Any], *, out: NDArray[Any]) -> None:
         t = self._codes_minus_z(x, mult, z)
         np.add(t, z.astype(self.clip_dtype), out=t)
-        if self.clip_dtype.kind == "f" and self.qmax - self.qmin >= 2 ** (np.finfo(self.clip_dtype).nmant + 1):
-            out[...] = t.astype(np.int64)
-        else:
-            out[...] = t
+        out[...] = t  # exact integers within the range of out's dtype
 
     def fake_quantize(
         self, x: NDArray[Any], mult: NDArray[Any], z: NDArray[Any], s: NDArray[Any], *, out: NDArray[Any]
     ) -> None:
-        t = self._codes_minus_z(x, mult, z)
+        in_place = out.dtype == self.cd == self.clip_dtype and self.zp_add != "fused"
+        t = self._codes_minus_z(x, mult, z, buf=out if in_place else None)
         if t.dtype != self.cd:
             t = t.astype(self.cd)
-        np.multiply(t, s, out=t)
-        out[...] = t
+        np.multiply(t, s, out=out if in_place else t)
+        if not in_place:
+            out[...] = t

@@ -192,3 +192,13 @@ def test_symmetric_reduce_range_quint8_raises_like_torch() -> None:
         MinMaxObserver(dtype=torch.quint8, qscheme=torch.per_tensor_symmetric, reduce_range=True)
     with pytest.raises(NotImplementedError):
         rq.calculate_qparams(-1.0, 1.0, qscheme="per_tensor_symmetric", reduce_range=True)
+
+
+def test_fake_quantize_per_tensor_adds_zero_point_in_float32() -> None:
+    """Past 2**24 the float32 zero-point addition of torch's kernel shows; refquant mirrors it."""
+    x = np.array([2.0**24 + 2, 2.0**24 + 6, -(2.0**24) - 2], dtype=np.float32)
+    lo, hi = -(2**31), 2**31 - 1
+    ref = torch.fake_quantize_per_tensor_affine(torch.from_numpy(x), 1.0, 1, lo, hi).numpy()
+    _same(rq.fake_quantize_per_tensor_affine(x, 1.0, 1, lo, hi), ref)
+    # q = fl32(1 + 2**24 + 2) = 2**24 + 4; q - z = 2**24 + 3, which float32 rounds to 2**24 + 4
+    assert float(ref[0]) == 2.0**24 + 4

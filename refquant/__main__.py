@@ -1,0 +1,7 @@
+"""``python -m refquant``: the same commands as the ``refquant`` console script."""
+
+import sys
+
+from refquant.cli import main
+
+sys.exit(main())

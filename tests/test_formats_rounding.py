@@ -1,0 +1,123 @@
+"""Integer formats and rounding modes: hand-computed cases and properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from refquant.formats import INT_FORMATS, IntFormat, int_format, storage_dtype
+from refquant.rounding import ROUNDING_MODES, round_to_integer
+
+
+@pytest.mark.parametrize(
+    "bits,signed,narrow,qmin,qmax",
+    [
+        (8, True, False, -128, 127),
+        (8, True, True, -127, 127),
+        (8, False, False, 0, 255),
+        (8, False, True, 1, 255),
+        (4, True, False, -8, 7),
+        (2, False, False, 0, 3),
+        (32, True, False, -(2**31), 2**31 - 1),
+    ],
+)
+def test_int_format_ranges(bits, signed, narrow, qmin, qmax) -> None:
+    f = IntFormat(bits, signed, narrow)
+    assert (f.qmin, f.qmax, f.levels) == (qmin, qmax, qmax - qmin + 1)
+
+
+def test_named_formats_and_storage() -> None:
+    assert int_format("int4") == IntFormat(4, True)
+    assert INT_FORMATS["uint2"].qmax == 3
+    assert int_format("int4").dtype == np.int8  # sub-byte codes live in int8
+    assert int_format("uint4").dtype == np.uint8
+    assert storage_dtype(-(2**31), 2**31 - 1) == np.int32
+    with pytest.raises(ValueError, match="unknown integer format 'int3'"):
+        int_format("int3")
+    with pytest.raises(ValueError, match="bits must be in"):
+        IntFormat(1)
+    with pytest.raises(TypeError, match="bits must be an int"):
+        IntFormat(8.0)  # type: ignore[arg-type]
+
+
+TIES = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5])
+EXPECTED = {  # written out by hand from each mode's rule
+    "half_even": [-2, -2, 0, 0, 2, 2],
+    "half_away": [-3, -2, -1, 1, 2, 3],
+    "half_up": [-2, -1, 0, 1, 2, 3],
+    "floor": [-3, -2, -1, 0, 1, 2],
+    "ceil": [-2, -1, 0, 1, 2, 3],
+    "trunc": [-2, -1, 0, 0, 1, 2],
+}
+
+
+@pytest.mark.parametrize("mode", sorted(EXPECTED))
+def test_ties(mode: str) -> None:
+    assert round_to_integer(TIES, mode).tolist() == EXPECTED[mode]
+
+
+@pytest.mark.parametrize("mode", sorted(EXPECTED))
+def test_just_below_half_is_exact(mode: str) -> None:
+    # 0.49999997 is the float32 just below 0.5; floor(x + 0.5) in float32 would give 1.
+    x = np.float32(np.nextafter(np.float32(0.5), np.float32(0)))
+    expected = {"ceil": 1.0}.get(mode, 0.0)
+    assert round_to_integer(np.array([x]), mode).tolist() == [expected]
+
+
+@pytest.mark.parametrize("mode", sorted(EXPECTED))
+def test_specials_pass_through(mode: str) -> None:
+    x = np.array([np.inf, -np.inf, np.nan, 2.0**60], dtype=np.float32)
+    y = round_to_integer(x, mode)
+    assert y.dtype == np.float32
+    assert y[0] == np.inf and y[1] == -np.inf and np.isnan(y[2]) and y[3] == 2.0**60
+
+
+def test_signed_zero_and_empty_and_0d() -> None:
+    assert np.signbit(round_to_integer(np.array([-0.0]), "half_even"))[0]
+    assert np.signbit(round_to_integer(np.array([-0.4]), "half_away"))[0]
+    assert round_to_integer(np.zeros((0, 3)), "floor").shape == (0, 3)
+    assert round_to_integer(np.float64(2.5), "half_away").shape == ()
+
+
+def test_stochastic_needs_generator_and_is_reproducible() -> None:
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        round_to_integer([0.5], "stochastic")
+    x = np.linspace(-3, 3, 1001)
+    a = round_to_integer(x, "stochastic", rng=np.random.default_rng(5))
+    b = round_to_integer(x, "stochastic", rng=np.random.default_rng(5))
+    assert np.array_equal(a, b)
+    assert np.all((a == np.floor(x)) | (a == np.ceil(x)))
+
+
+def test_stochastic_is_unbiased() -> None:
+    # E[R(0.3)] = 0.3; with 200,000 draws the standard error is ~0.001.
+    r = round_to_integer(np.full(200_000, 0.3), "stochastic", rng=np.random.default_rng(0))
+    assert abs(r.mean() - 0.3) < 0.005
+
+
+def test_bad_mode() -> None:
+    with pytest.raises(ValueError, match="mode must be one of"):
+        round_to_integer([1.0], "nearest")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="x must be a real floating-point array"):
+        round_to_integer(np.array([1j]))
+
+
+finite = hnp.arrays(
+    np.float64, hnp.array_shapes(max_dims=2, max_side=20), elements=st.floats(-1e6, 1e6, allow_nan=False)
+)
+
+
+@given(finite, st.sampled_from(ROUNDING_MODES[:-1]))
+def test_rounding_properties(x: np.ndarray, mode: str) -> None:
+    x.flags.writeable = False
+    y = round_to_integer(x, mode)
+    assert np.all(y == np.round(y))  # integers
+    assert np.all(np.abs(y - x) <= (0.5 if mode.startswith("half") else 1.0))
+    assert np.array_equal(round_to_integer(y, mode), y)  # idempotent
+    if mode.startswith("half"):
+        # nearest: no other integer is closer
+        assert np.all(np.abs(y - x) <= np.abs(x - np.floor(x)) + 1e-12)
+        assert np.all(np.abs(y - x) <= np.abs(np.ceil(x) - x) + 1e-12)

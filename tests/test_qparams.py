@@ -1,0 +1,101 @@
+"""Range -> (scale, zero_point): hand-computed cases and properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from refquant.qparams import nudge_range, qparams_from_range, reduce_range
+from refquant.quantize import fake_quantize
+
+
+def test_affine_uint8_hand_example() -> None:
+    # [-1, 3] -> s = 4/255; z = 0 - round(-1 / (4/255)) = round(63.75) = 64
+    p = qparams_from_range(-1.0, 3.0, 0, 255, dtype=np.float64)
+    assert p.scale == pytest.approx(4 / 255, rel=0, abs=0)
+    assert int(p.zero_point) == 64
+
+
+def test_range_widened_to_include_zero() -> None:
+    # [2, 4] -> [0, 4]: s = 4/255, z = 0
+    p = qparams_from_range(2.0, 4.0, 0, 255, dtype=np.float64)
+    assert float(p.scale) == 4 / 255 and int(p.zero_point) == 0
+    # without widening the zero point would be 0 - round(2 / (2/255)) = -255, clipped to 0
+    q = qparams_from_range(2.0, 4.0, 0, 255, include_zero=False, dtype=np.float64)
+    assert float(q.scale) == 2 / 255 and int(q.zero_point) == 0
+
+
+def test_symmetric_divisors() -> None:
+    # amax = 3: PyTorch 3 / 127.5, TFLite/TensorRT 3 / 127
+    a = qparams_from_range(-1.0, 3.0, -128, 127, symmetric=True, dtype=np.float64)
+    b = qparams_from_range(-1.0, 3.0, -128, 127, symmetric=True, symmetric_divisor="qmax", dtype=np.float64)
+    assert float(a.scale) == 3 / 127.5 and float(b.scale) == 3 / 127
+    assert int(a.zero_point) == 0 and int(b.zero_point) == 0
+    u = qparams_from_range(-1.0, 3.0, 0, 255, symmetric=True, dtype=np.float64)
+    assert int(u.zero_point) == 128  # midpoint of an unsigned range
+
+
+def test_eps_guard_and_empty_range() -> None:
+    p = qparams_from_range(0.0, 0.0, 0, 255)
+    assert float(p.scale) == float(np.finfo(np.float32).eps) and int(p.zero_point) == 0
+    with pytest.raises(ValueError, match="the range is empty"):
+        qparams_from_range(0.0, 0.0, 0, 255, eps=None)
+
+
+def test_per_channel_shapes() -> None:
+    p = qparams_from_range([-1.0, 0.0, -2.0], [1.0, 2.0, 0.0], -128, 127, symmetric=True)
+    assert p.scale.shape == (3,) and p.zero_point.shape == (3,)
+    assert p.scale.dtype == np.float32
+
+
+def test_bad_ranges() -> None:
+    with pytest.raises(ValueError, match="min_val must be <= max_val"):
+        qparams_from_range(1.0, 0.0, 0, 255)
+    with pytest.raises(ValueError, match="must be finite"):
+        qparams_from_range(-np.inf, 0.0, 0, 255)
+    with pytest.raises(ValueError, match="same shape"):
+        qparams_from_range([0.0, 1.0], [1.0], 0, 255)
+    with pytest.raises(ValueError, match="symmetric_divisor must be one of"):
+        qparams_from_range(0.0, 1.0, 0, 255, symmetric=True, symmetric_divisor="127")  # type: ignore[arg-type]
+
+
+def test_reduce_range() -> None:
+    assert reduce_range(0, 255) == (0, 127)
+    assert reduce_range(-128, 127) == (-64, 63)
+
+
+def test_nudge_hand_example() -> None:
+    # TF: [-0.1, 1.0] on [0, 255]: s = 1.1/255; zero_point_from_min = 0.1/s = 23.18 -> 23;
+    # nudged range = [-23 s, 232 s]
+    lo, hi, s, z = nudge_range(-0.1, 1.0, 0, 255, dtype=np.float64)
+    assert int(z) == 23
+    assert float(lo) == pytest.approx(-23 * 1.1 / 255, rel=1e-15)
+    assert float(hi) == pytest.approx(232 * 1.1 / 255, rel=1e-15)
+
+
+def test_nudge_clamps_and_rounds_half_away() -> None:
+    # range entirely positive: zero_point_from_min = -min/s < 0 -> clamped to quant_min
+    lo, _, _, z = nudge_range(1.0, 2.0, 0, 255, dtype=np.float64)
+    assert int(z) == 0 and float(lo) == 0.0
+    # zero_point_from_min exactly 2.5 (min = -2.5 s with s = 1): half away -> 3
+    _, _, s, z = nudge_range(-2.5, 252.5, 0, 255, dtype=np.float64)
+    assert float(s) == 1.0 and int(z) == 3
+
+
+@given(
+    st.floats(-1e3, 0.0),
+    st.floats(0.0, 1e3),
+    st.sampled_from([(0, 255), (-128, 127), (-127, 127), (0, 15)]),
+    st.booleans(),
+)
+def test_zero_is_exact_and_range_is_covered(lo, hi, qrange, symmetric) -> None:
+    qmin, qmax = qrange
+    p = qparams_from_range(lo, hi, qmin, qmax, symmetric=symmetric, dtype=np.float64)
+    assert qmin <= int(p.zero_point) <= qmax
+    # 0 maps to a code exactly
+    assert fake_quantize(np.array([0.0]), p.scale, p.zero_point, qmin, qmax).tolist() == [0.0]
+    # the observed range lies within one step of the representable range
+    s, z = float(p.scale), int(p.zero_point)
+    assert (qmin - z) * s <= lo + s and (qmax - z) * s >= hi - s

@@ -1,0 +1,257 @@
+"""quantize / dequantize / fake_quantize: hand-computed cases and properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from refquant.quantize import dequantize, fake_quantize, quantize
+
+
+def test_ties_half_even_and_zero_point() -> None:
+    # x/s = -1.5, -0.5, 0.5, 1.5, 2.5 -> half-even 0 -> -2, -0, 0, 2, 2; + z = 10
+    x = np.array([-0.75, -0.25, 0.25, 0.75, 1.25])
+    assert quantize(x, 0.5, 10, 0, 255).tolist() == [8, 10, 10, 12, 12]
+    assert quantize(x, 0.5, 10, 0, 255, rounding="half_away").tolist() == [8, 9, 11, 12, 13]
+    assert quantize(x, 0.5, 10, 0, 255, rounding="half_up").tolist() == [9, 10, 11, 12, 13]
+
+
+def test_saturation_inf_and_huge_never_wrap() -> None:
+    x = np.array([np.inf, -np.inf, 3e9, -3e9, 1e38, 2.0**31], dtype=np.float32)
+    assert quantize(x, 1.0, 0, -128, 127).tolist() == [127, -128, 127, -128, 127, 127]
+    assert quantize(x, 1.0, 0, -(2**31), 2**31 - 1).tolist() == [
+        2**31 - 1,
+        -(2**31),
+        2**31 - 1,
+        -(2**31),
+        2**31 - 1,
+        2**31 - 1,
+    ]
+    # |x| >= 2**31 * scale with a small scale
+    assert quantize(np.array([2.0**31 * 1e-3]), 1e-3, 3, 0, 255).tolist() == [255]
+
+
+def test_signed_zero_and_dtype() -> None:
+    y = fake_quantize(np.array([-0.0, 0.0, -0.1], dtype=np.float32), 1.0, 0, -128, 127)
+    assert y.dtype == np.float32
+    assert np.signbit(y).tolist() == [True, False, True]  # -0.1 -> round -> -0.0 -> -0.0 * 1
+    assert quantize([1.0], 1.0, 0, -8, 7).dtype == np.int8
+    assert quantize([1.0], 1.0, 0, 0, 2**16 - 1).dtype == np.uint16
+
+
+def test_nan_policy() -> None:
+    x = np.array([1.0, np.nan])
+    with pytest.raises(ValueError, match="x contains NaN"):
+        quantize(x, 1.0, 3, 0, 255)
+    assert quantize(x, 1.0, 3, 0, 255, nan="zero_point").tolist() == [4, 3]
+    assert quantize(x, 1.0, 3, 0, 255, nan="quant_min").tolist() == [4, 0]
+    assert quantize(x, 1.0, 3, 0, 255, nan="quant_max").tolist() == [4, 255]
+    assert fake_quantize(x, 0.5, 3, 0, 255, nan="quant_min").tolist() == [1.0, -1.5]
+
+
+def test_empty_and_zero_dim() -> None:
+    assert quantize(np.zeros((0, 4)), 1.0, 0, 0, 255).shape == (0, 4)
+    assert quantize(np.zeros((0, 4)), np.ones(4), np.zeros(4, int), 0, 255, axis=1).shape == (0, 4)
+    q = quantize(np.float64(2.4), 1.0, 0, 0, 255)
+    assert q.shape == () and int(q) == 2
+
+
+def test_subnormal_scale() -> None:
+    s = np.float32(1e-40)  # subnormal in float32
+    x = np.array([3e-40, -1e-40, 1.0], dtype=np.float32)
+    # 3e-40 / 1e-40 rounds to 3 (both are subnormal; the float32 ratio is 2.9999..~3);
+    # 1.0 / 1e-40 overflows float32 to inf and saturates.
+    assert quantize(x, s, 0, -128, 127).tolist() == [3, -1, 127]
+
+
+def test_op_order_divide_vs_multiply() -> None:
+    # A float32 case where the reciprocal changes a tie: x * (1/s) is exactly 127.5,
+    # x / s is 127.49999 (the example in fbgemm's QuantUtils comment).
+    x = np.array([0.273939937], dtype=np.float32)
+    s = 0.00214854861
+    assert np.float32(x[0]) * (np.float32(1) / np.float32(s)) == np.float32(127.5)
+    assert quantize(x, s, 0, 0, 255, op_order="multiply").tolist() == [128]
+    assert quantize(x, s, 0, 0, 255, op_order="divide").tolist() == [127]
+
+
+def test_zero_point_add_variants_at_an_odd_zero_point() -> None:
+    # x/s = -76.5, z = 77: rounding x/s first gives -76 + 77 = 1; adding z first rounds 0.5 -> 0.
+    x = np.array([-76.5], dtype=np.float32)
+    kw = {"op_order": "multiply"}
+    assert quantize(x, 1.0, 77, 0, 255, zero_point_add="exact", **kw).tolist() == [1]
+    assert quantize(x, 1.0, 77, 0, 255, zero_point_add="after_rounding", **kw).tolist() == [1]
+    assert quantize(x, 1.0, 77, 0, 255, zero_point_add="before_rounding", **kw).tolist() == [0]
+    assert quantize(x, 1.0, 77, 0, 255, zero_point_add="fused", **kw).tolist() == [0]
+    with pytest.raises(ValueError, match="needs op_order='multiply'"):
+        quantize(x, 1.0, 77, 0, 255, zero_point_add="fused")
+
+
+def test_after_rounding_loses_precision_past_2_24() -> None:
+    # R(x/s) = 2**24 + 2 is exact in float32; + z = 1 gives 2**24 + 3, which float32
+    # rounds to 2**24 + 4 (ties to even). "exact" keeps 2**24 + 3.
+    x = np.array([2.0**24 + 2], dtype=np.float32)
+    big = (-(2**31), 2**31 - 1)
+    assert quantize(x, 1.0, 1, *big).tolist() == [2**24 + 3]
+    assert quantize(x, 1.0, 1, *big, zero_point_add="after_rounding").tolist() == [2**24 + 4]
+
+
+def test_per_axis_hand_example() -> None:
+    x = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    # channel 0: s=1, z=0; channel 1: s=2, z=5 -> 1/2=0.5->0, 2/2=1, 3/2=1.5->2, +5
+    assert quantize(x, [1.0, 2.0], [0, 5], 0, 255, axis=0).tolist() == [[1, 2, 3], [5, 6, 7]]
+    assert quantize(x.T, [1.0, 2.0], [0, 5], 0, 255, axis=1).tolist() == [[1, 5], [2, 6], [3, 7]]
+
+
+def test_per_block_partial_last_block() -> None:
+    x = np.arange(1.0, 8.0)  # 7 values, block 3 -> blocks [1,2,3] [4,5,6] [7]
+    q = quantize(x, [1.0, 2.0, 7.0], [0, 0, 0], -128, 127, axis=0, block_size=3)
+    # 4/2=2, 5/2=2.5->2, 6/2=3; 7/7=1
+    assert q.tolist() == [1, 2, 3, 2, 2, 3, 1]
+    y = dequantize(q, [1.0, 2.0, 7.0], [0, 0, 0], axis=0, block_size=3, dtype=np.float64)
+    assert y.tolist() == [1.0, 2.0, 3.0, 4.0, 4.0, 6.0, 7.0]
+
+
+def test_dequantize_hand_example() -> None:
+    assert dequantize(np.array([0, 128, 255], np.uint8), 0.5, 128).tolist() == [-64.0, 0.0, 63.5]
+    q32 = np.array([-(2**31), 2**31 - 1], np.int32)
+    # q - z computed exactly in int64: no overflow with z = 1
+    assert dequantize(q32, 1.0, 1, dtype=np.float64).tolist() == [-(2.0**31) - 1, 2.0**31 - 2]
+
+
+@pytest.mark.parametrize(
+    "kwargs,err,match",
+    [
+        ({"scale": 0.0}, ValueError, "scale must be finite and > 0"),
+        ({"scale": np.nan}, ValueError, "scale must be finite and > 0"),
+        ({"scale": -1.0}, ValueError, "scale must be finite and > 0"),
+        ({"zero_point": 300}, ValueError, r"zero_point must lie in \[0, 255\]"),
+        ({"zero_point": 1.5}, ValueError, "zero_point must hold integers"),
+        ({"quant_min": 5, "quant_max": 5}, ValueError, "quant_min must be < quant_max"),
+        ({"axis": 3}, ValueError, "axis=3 is out of range"),
+        ({"scale": [1.0, 2.0]}, ValueError, "scale must have one element"),
+        ({"axis": 0, "scale": [1.0]}, ValueError, r"scale must have shape \(2,\)"),
+        ({"block_size": 2}, ValueError, "block_size=2 needs an axis"),
+        ({"axis": 1, "block_size": 0, "scale": [[1.0]] * 2}, ValueError, "block_size must be >= 1"),
+        ({"rounding": "banker"}, ValueError, "rounding must be one of"),
+        ({"rounding": "stochastic"}, TypeError, "rng must be a numpy.random.Generator"),
+        ({"x": np.array([1j, 2j])}, TypeError, "x must be a real floating-point array"),
+        ({"out_dtype": np.int8}, ValueError, "cannot hold"),
+        ({"out_dtype": np.float32}, TypeError, "out_dtype must be an integer dtype"),
+    ],
+)
+def test_bad_arguments(kwargs, err, match) -> None:
+    args = {"x": np.array([[1.0, 2.0], [3.0, 4.0]]), "scale": 1.0, "zero_point": 0}
+    args.update({"quant_min": 0, "quant_max": 255})
+    args.update(kwargs)
+    x, s, z, lo, hi = (args.pop(k) for k in ("x", "scale", "zero_point", "quant_min", "quant_max"))
+    if "axis" in args and isinstance(z, int) and np.ndim(s) > 0:
+        z = np.zeros(np.shape(s), int)
+    with pytest.raises(err, match=match):
+        quantize(x, s, z, lo, hi, **args)
+
+
+# ---------------------------------------------------------------- properties
+
+ranges = st.sampled_from([(0, 255), (-128, 127), (-127, 127), (-8, 7), (0, 15), (0, 3), (-(2**15), 2**15 - 1)])
+floats32 = st.floats(-1e4, 1e4, allow_nan=False, width=32)
+
+
+@st.composite
+def problems(draw, ndim_min=1):
+    qmin, qmax = draw(ranges)
+    x = draw(hnp.arrays(np.float32, hnp.array_shapes(min_dims=ndim_min, max_dims=3, max_side=6), elements=floats32))
+    scale = draw(st.floats(2.0**-10, 128.0, width=32))
+    zp = draw(st.integers(qmin, qmax))
+    return x, scale, zp, qmin, qmax
+
+
+@given(problems(), st.sampled_from(["half_even", "half_away", "half_up", "floor", "ceil", "trunc"]))
+def test_codes_in_range_inputs_untouched_deterministic(p, rounding) -> None:
+    x, s, z, qmin, qmax = p
+    x.flags.writeable = False
+    before = x.copy()
+    q1 = quantize(x, s, z, qmin, qmax, rounding=rounding)
+    q2 = quantize(x, s, z, qmin, qmax, rounding=rounding)
+    assert np.array_equal(x, before)
+    assert np.array_equal(q1, q2)
+    assert q1.min(initial=qmin) >= qmin and q1.max(initial=qmax) <= qmax
+
+
+@given(problems())
+def test_fake_quantize_idempotent(p) -> None:
+    x, s, z, qmin, qmax = p
+    y = fake_quantize(x, s, z, qmin, qmax, compute_dtype=np.float64)
+    assert np.array_equal(fake_quantize(y, s, z, qmin, qmax, compute_dtype=np.float64), y)
+
+
+@given(problems())
+def test_error_at_most_half_a_step_inside_the_range(p) -> None:
+    x, s, z, qmin, qmax = p
+    x64 = x.astype(np.float64)
+    y = fake_quantize(x64, s, z, qmin, qmax)
+    s64 = float(np.float32(s))
+    inside = (x64 >= (qmin - z) * s64) & (x64 <= (qmax - z) * s64)
+    # half a step, plus the float64 rounding of x/s and of (q - z) * s
+    bound = s64 / 2 * (1 + 1e-12) + 4 * np.spacing(np.abs(x64) + s64 * max(abs(qmin), abs(qmax)))
+    assert np.all((np.abs(y - x64) <= bound)[inside])
+
+
+@given(problems(ndim_min=2), st.data())
+def test_per_axis_equals_per_tensor_slice_by_slice(p, data) -> None:
+    x, _, _, qmin, qmax = p
+    axis = data.draw(st.integers(0, x.ndim - 1))
+    n = x.shape[axis]
+    scales = np.array(data.draw(st.lists(st.floats(1e-3, 1e2), min_size=n, max_size=n)))
+    zps = np.array(data.draw(st.lists(st.integers(qmin, qmax), min_size=n, max_size=n)))
+    q = quantize(x, scales, zps, qmin, qmax, axis=axis)
+    for c in range(n):
+        sl = np.take(x, c, axis=axis)
+        assert np.array_equal(np.take(q, c, axis=axis), quantize(sl, scales[c], zps[c], qmin, qmax))
+
+
+@given(problems(), st.data())
+def test_blocked_equals_per_tensor_block_by_block(p, data) -> None:
+    x, _, _, qmin, qmax = p
+    axis = data.draw(st.integers(0, x.ndim - 1))
+    n = x.shape[axis]
+    bs = data.draw(st.integers(1, max(1, n)))
+    nb = -(-n // bs)
+    pshape = x.shape[:axis] + (nb,) + x.shape[axis + 1 :]
+    scales = data.draw(hnp.arrays(np.float64, pshape, elements=st.floats(1e-3, 1e2)))
+    zps = data.draw(hnp.arrays(np.int64, pshape, elements=st.integers(qmin, qmax)))
+    q = quantize(x, scales, zps, qmin, qmax, axis=axis, block_size=bs)
+    xm, qm = np.moveaxis(x, axis, -1), np.moveaxis(q, axis, -1)
+    sm, zm = np.moveaxis(scales, axis, -1), np.moveaxis(zps, axis, -1)
+    for idx in np.ndindex(xm.shape[:-1]):
+        for b in range(nb):
+            block = xm[idx][b * bs : (b + 1) * bs]
+            want = quantize(block, sm[idx][b], zm[idx][b], qmin, qmax)
+            assert np.array_equal(qm[idx][b * bs : (b + 1) * bs], want)
+
+
+@given(problems())
+def test_dequantize_of_quantize_is_fake_quantize(p) -> None:
+    x, s, z, qmin, qmax = p
+    assume(x.size > 0)
+    q = quantize(x, s, z, qmin, qmax)
+    np.testing.assert_array_equal(dequantize(q, s, z, dtype=np.float32), fake_quantize(x, s, z, qmin, qmax))
+
+
+def test_chunked_equals_unchunked_on_a_large_array() -> None:
+    """Arrays longer than one chunk (and per-axis rows longer than a chunk) give the same codes."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 70_001)).astype(np.float32)
+    whole = quantize(x, [0.01, 0.02, 0.03], [0, 1, 2], -128, 127, axis=0)
+    for c, (s, z) in enumerate([(0.01, 0), (0.02, 1), (0.03, 2)]):
+        ref = np.clip(np.rint(x[c] / np.float32(s)) + z, -128, 127)
+        assert np.array_equal(whole[c], ref)
+
+
+def test_stochastic_rounding_reproducible_and_in_range() -> None:
+    x = np.linspace(-2, 2, 100_001)
+    a = quantize(x, 0.1, 0, -8, 7, rounding="stochastic", rng=np.random.default_rng(1))
+    b = quantize(x, 0.1, 0, -8, 7, rounding="stochastic", rng=np.random.default_rng(1))
+    assert np.array_equal(a, b) and a.min() >= -8 and a.max() <= 7
