@@ -163,6 +163,29 @@ def fake_quantize_per_channel_affine(
     _check_torch_range(quant_min, quant_max, z)
     if np.any(~np.isfinite(s) | (s <= 0)):
         raise ValueError(f"scale must be finite and > 0, got {s}")
+    if _core_matches_per_channel(x, s, quant_min, quant_max):
+        return fake_quantize(
+            x, s, z, quant_min, quant_max, axis=ax, op_order="multiply", zero_point_add="after_rounding"
+        )
+    return _fake_quantize_per_channel_direct(x, s, z, ax, quant_min, quant_max)
+
+
+def _core_matches_per_channel(x: NDArray[np.float32], s: NDArray[np.float32], qmin: int, qmax: int) -> bool:
+    """True when no element hits torch's int64 cast of inf/NaN/huge and ``q - z`` is exact in float32.
+
+    Then the core kernel (float32 product) equals torch's (double product rounded to float32).
+    """
+    if x.size == 0:
+        return True
+    lo, hi = np.minimum.reduce(x, axis=None), np.maximum.reduce(x, axis=None)  # NaN propagates
+    biggest = max(abs(float(lo)), abs(float(hi))) / float(s.min())
+    return bool(np.isfinite(biggest)) and biggest < 2.0**62 and qmax - qmin < 2**24
+
+
+def _fake_quantize_per_channel_direct(
+    x: NDArray[np.float32], s: NDArray[np.float32], z: NDArray[np.int64], ax: int, quant_min: int, quant_max: int
+) -> NDArray[np.float32]:
+    """Torch's per-channel kernel step by step, including its int64 cast and double product."""
     shape = [1] * x.ndim
     shape[ax] = -1
     inv = (np.float32(1.0) / s).reshape(shape)
