@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from refquant.interop import torch as rq_torch  # noqa: E402
-from refquant.quantize import fake_quantize  # noqa: E402
+from refquant.interop import torch as rq_torch
+from refquant.quantize import fake_quantize
 
 N = 1 << 24
 REPEAT = 7
@@ -88,7 +88,10 @@ def main() -> None:
         ),
     ]
     copy_t = best_time(lambda: np.copy(x))
-    print(f"2**24 float32 values ({N * 4 / 2**20:.0f} MiB); np.copy: {copy_t * 1e3:.1f} ms; torch threads: {threads}")
+    print(
+        f"2**24 float32 values ({N * 4 / 2**20:.0f} MiB); np.copy: {copy_t * 1e3:.1f} ms; "
+        f"torch threads: {threads}"
+    )
     print(f"{'case':<50} {'ms':>8} {'x copy':>8} {'x torch':>8} {'peak extra / input':>19}")
     for name, ours, peer in cases:
         t = best_time(ours)

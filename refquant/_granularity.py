@@ -45,9 +45,7 @@ class Granularity:
     inner: int
 
 
-def resolve(
-    shape: tuple[int, ...], axis: int | None, block_size: int | None
-) -> Granularity:
+def resolve(shape: tuple[int, ...], axis: int | None, block_size: int | None) -> Granularity:
     """Validate ``axis``/``block_size`` against ``shape`` and return the layout."""
     if axis is None:
         if block_size is not None:
@@ -73,7 +71,7 @@ def param_shape(shape: tuple[int, ...], g: Granularity) -> tuple[int, ...]:
         return (g.n,)
     assert g.block_size is not None
     blocks = -(-g.n // g.block_size)
-    return shape[: g.axis] + (blocks,) + shape[g.axis + 1 :]
+    return (*shape[: g.axis], blocks, *shape[g.axis + 1 :])
 
 
 def check_param(name: str, value: NDArray[Any], shape: tuple[int, ...], g: Granularity) -> NDArray[Any]:

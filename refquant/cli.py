@@ -84,13 +84,30 @@ def _disagreements() -> list[dict[str, Any]]:
     x, s = np.float32(0.273939937), 0.00214854861
     tie, z = np.float32(-76.5), 77
     cases = [
-        ("x / s (ONNX) vs x * (1/s) (PyTorch)", float(x), s, 0, int(quantize([x], s, 0, 0, 255)[0]),
-         int(torch_semantics.quantize_per_tensor([x], s, 0, "quint8")[0])),
-        ("torch fake-quant vs torch quantize_per_tensor (odd zero point)", float(tie), 1.0, z,
-         int(np.rint(torch_semantics.fake_quantize_per_tensor_affine([tie], 1.0, z, 0, 255)[0])) + z,
-         int(torch_semantics.quantize_per_tensor([tie], 1.0, z, "quint8")[0])),
-        ("half-even (ONNX) vs half-away (TFLite)", 2.5, 1.0, 0, int(quantize([2.5], 1.0, 0, 0, 255)[0]),
-         int(quantize([2.5], 1.0, 0, 0, 255, rounding="half_away")[0])),
+        (
+            "x / s (ONNX) vs x * (1/s) (PyTorch)",
+            float(x),
+            s,
+            0,
+            int(quantize([x], s, 0, 0, 255)[0]),
+            int(torch_semantics.quantize_per_tensor([x], s, 0, "quint8")[0]),
+        ),
+        (
+            "torch fake-quant vs torch quantize_per_tensor (odd zero point)",
+            float(tie),
+            1.0,
+            z,
+            int(np.rint(torch_semantics.fake_quantize_per_tensor_affine([tie], 1.0, z, 0, 255)[0])) + z,
+            int(torch_semantics.quantize_per_tensor([tie], 1.0, z, "quint8")[0]),
+        ),
+        (
+            "half-even (ONNX) vs half-away (TFLite)",
+            2.5,
+            1.0,
+            0,
+            int(quantize([2.5], 1.0, 0, 0, 255)[0]),
+            int(quantize([2.5], 1.0, 0, 0, 255, rounding="half_away")[0]),
+        ),
     ]
     keys = ("what", "x", "scale", "zero_point", "first", "second")
     return [dict(zip(keys, c, strict=True)) for c in cases]
@@ -98,16 +115,22 @@ def _disagreements() -> list[dict[str, Any]]:
 
 def _print_demo(results: dict[str, Any]) -> None:
     rows = results["rows"]
-    print(f"refquant demo: symmetric int quantization of a {results['shape'][0]}x{results['shape'][1]}"
-          f" weight matrix (seed {results['seed']})\n")
+    print(
+        f"refquant demo: symmetric int quantization of a {results['shape'][0]}x{results['shape'][1]}"
+        f" weight matrix (seed {results['seed']})\n"
+    )
     print(f"{'bits':>4}  {'granularity':<12} {'RMSE':>10} {'max |err|':>10} {'SQNR dB':>8}")
     for r in rows:
-        print(f"{r['bits']:>4}  {r['granularity']:<12} {r['rmse']:>10.3e} {r['max_abs_error']:>10.3e}"
-              f" {r['sqnr_db']:>8.2f}")
+        print(
+            f"{r['bits']:>4}  {r['granularity']:<12} {r['rmse']:>10.3e} {r['max_abs_error']:>10.3e}"
+            f" {r['sqnr_db']:>8.2f}"
+        )
     print("\nwhere two systems give different uint8 codes for the same input:")
     for d in results["disagreements"]:
-        print(f"  {d['what']}: x={d['x']!r}, scale={d['scale']}, zero_point={d['zero_point']}"
-              f" -> {d['first']} vs {d['second']}")
+        print(
+            f"  {d['what']}: x={d['x']!r}, scale={d['scale']}, zero_point={d['zero_point']}"
+            f" -> {d['first']} vs {d['second']}"
+        )
 
 
 def _print_formats() -> None:

@@ -153,7 +153,17 @@ def quantize(
         raise ValueError(f"out_dtype {dtype} cannot hold [{quant_min}, {quant_max}]")
     if zero_point_add == "fused" and cd != np.float32:
         raise ValueError(f"zero_point_add='fused' is defined for a float32 compute dtype, got {cd}")
-    k = _Codes(quant_min, quant_max, cd, rounding, op_order, zero_point_add, nan, rng, wide=_wide(quant_min, quant_max, z, cd))
+    k = _Codes(
+        quant_min,
+        quant_max,
+        cd,
+        rounding,
+        op_order,
+        zero_point_add,
+        nan,
+        rng,
+        wide=_wide(quant_min, quant_max, z, cd),
+    )
     return gran.map_chunks(k.quantize, xa, k.params(s, z), g, dtype)
 
 
@@ -196,8 +206,18 @@ def fake_quantize(
     """
     xa, s, z, g, cd = _prepare(x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype)
     _check_knobs(rounding, op_order, zero_point_add, nan, rng)
-    k = _Codes(quant_min, quant_max, cd, rounding, op_order, zero_point_add, nan, rng, wide=_wide(quant_min, quant_max, z, cd))
-    return gran.map_chunks(k.fake_quantize, xa, k.params(s, z) + [s], g, xa.dtype)
+    k = _Codes(
+        quant_min,
+        quant_max,
+        cd,
+        rounding,
+        op_order,
+        zero_point_add,
+        nan,
+        rng,
+        wide=_wide(quant_min, quant_max, z, cd),
+    )
+    return gran.map_chunks(k.fake_quantize, xa, [*k.params(s, z), s], g, xa.dtype)
 
 
 def dequantize(
@@ -368,7 +388,11 @@ class _Codes:
         bad = np.isnan(t)
         if self.nan == "raise":
             raise ValueError("x contains NaN; pass nan='zero_point', 'quant_min' or 'quant_max' to map it")
-        code = {"zero_point": zc, "quant_min": self.qmin, "quant_max": self.qmax}[self.nan]
+        code: NDArray[Any] = {
+            "zero_point": zc,
+            "quant_min": np.asarray(self.qmin, self.clip_dtype),
+            "quant_max": np.asarray(self.qmax, self.clip_dtype),
+        }[self.nan]
         np.copyto(t, np.broadcast_to(np.subtract(code, zc), t.shape), where=bad)
 
     def quantize(self, x: NDArray[Any], mult: NDArray[Any], z: NDArray[Any], *, out: NDArray[Any]) -> None:

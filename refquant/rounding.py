@@ -39,7 +39,6 @@ ROUNDING_MODES: tuple[str, ...] = (
 )
 
 
-
 def round_to_integer(
     x: Any,
     mode: RoundingMode = "half_even",

@@ -83,7 +83,7 @@ def test_signed_zero_and_empty_and_0d() -> None:
 
 
 def test_stochastic_needs_generator_and_is_reproducible() -> None:
-    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+    with pytest.raises(TypeError, match=r"rng must be a numpy\.random\.Generator"):
         round_to_integer([0.5], "stochastic")
     x = np.linspace(-3, 3, 1001)
     a = round_to_integer(x, "stochastic", rng=np.random.default_rng(5))

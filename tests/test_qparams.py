@@ -69,7 +69,7 @@ def test_reduce_range() -> None:
 def test_nudge_hand_example() -> None:
     # TF: [-0.1, 1.0] on [0, 255]: s = 1.1/255; zero_point_from_min = 0.1/s = 23.18 -> 23;
     # nudged range = [-23 s, 232 s]
-    lo, hi, s, z = nudge_range(-0.1, 1.0, 0, 255, dtype=np.float64)
+    lo, hi, _s, z = nudge_range(-0.1, 1.0, 0, 255, dtype=np.float64)
     assert int(z) == 23
     assert float(lo) == pytest.approx(-23 * 1.1 / 255, rel=1e-15)
     assert float(hi) == pytest.approx(232 * 1.1 / 255, rel=1e-15)

@@ -183,7 +183,12 @@ def _core_matches_per_channel(x: NDArray[np.float32], s: NDArray[np.float32], qm
 
 
 def _fake_quantize_per_channel_direct(
-    x: NDArray[np.float32], s: NDArray[np.float32], z: NDArray[np.int64], ax: int, quant_min: int, quant_max: int
+    x: NDArray[np.float32],
+    s: NDArray[np.float32],
+    z: NDArray[np.int64],
+    ax: int,
+    quant_min: int,
+    quant_max: int,
 ) -> NDArray[np.float32]:
     """Torch's per-channel kernel step by step, including its int64 cast and double product."""
     shape = [1] * x.ndim
@@ -221,7 +226,8 @@ def quantize_per_tensor(input: ArrayLike, scale: float, zero_point: int, dtype: 
               q_{min},\\, q_{max}) \\quad \\text{(quint8, qint8)}
 
     and ``clamp(rint(fl(fl(x * fl(1/s)) + z)))`` (unfused) for qint32. NaN
-    gives ``quant_max`` for quint8/qint8 and ``INT32_MIN`` for qint32. Source: ATen ``quantize_tensor_per_tensor_affine_cpu`` (module
+    gives ``quant_max`` for quint8/qint8 and ``INT32_MIN`` for qint32.
+    Source: ATen ``quantize_tensor_per_tensor_affine_cpu`` (module
     docstring).
 
     Examples
@@ -285,7 +291,6 @@ def quantize_per_channel(
     s = _channel_param("scales", as_float_array("scales", scales), x, ax)
     z = _channel_param("zero_points", as_int_array("zero_points", zero_points), x, ax)
     _check_torch_range(qmin, qmax, z)
-    nan_code = "quant_min" if dtype == "qint32" else "zero_point"
     if dtype != "qint32" and np.isnan(x).any():
         # NaN -> code 0: pass it through the zero-point policy with z = 0.
         codes = quantize_per_channel(np.nan_to_num(x, nan=0.0), s, z, ax, dtype)
@@ -300,7 +305,7 @@ def quantize_per_channel(
         axis=ax,
         op_order="multiply",
         zero_point_add="before_rounding",
-        nan=nan_code,
+        nan="quant_min",
         out_dtype=out,
     )
 
@@ -388,7 +393,9 @@ def _torch_affine_zero_point(
     return np.atleast_1d(np.clip(zp, qmin, qmax).astype(np.int32))
 
 
-def _observer_range(dtype: str, quant_min: int | None, quant_max: int | None, reduce: bool) -> tuple[int, int]:
+def _observer_range(
+    dtype: str, quant_min: int | None, quant_max: int | None, reduce: bool
+) -> tuple[int, int]:
     """``calculate_qmin_qmax`` plus the observer's ``_validate_qmin_qmax``."""
     check_choice("dtype", dtype, tuple(QDTYPES))
     if (quant_min is None) != (quant_max is None):
