@@ -53,8 +53,29 @@ from refquant.qparams import qparams_from_range
 from refquant.qparams import reduce_range as _halve_range
 from refquant.quantize import fake_quantize, quantize
 
+# The backward passes and the learnable ops live in torch_grad (this module would
+# pass 600 lines); they are part of this module's public API.
+from refquant.interop.torch_grad import (  # noqa: E402, I001
+    FakeQuantizeGrads,
+    LearnableFakeQuantizeGrads,
+    fake_quantize_per_channel_affine_vjp,
+    fake_quantize_per_tensor_affine_vjp,
+    learnable_fake_quantize_per_channel_affine,
+    learnable_fake_quantize_per_channel_affine_vjp,
+    learnable_fake_quantize_per_tensor_affine,
+    learnable_fake_quantize_per_tensor_affine_vjp,
+)
+
 __all__ = [
+    "FakeQuantizeGrads",
+    "LearnableFakeQuantizeGrads",
     "calculate_qparams",
+    "fake_quantize_per_channel_affine_vjp",
+    "fake_quantize_per_tensor_affine_vjp",
+    "learnable_fake_quantize_per_channel_affine",
+    "learnable_fake_quantize_per_channel_affine_vjp",
+    "learnable_fake_quantize_per_tensor_affine",
+    "learnable_fake_quantize_per_tensor_affine_vjp",
     "fake_quantize_per_channel_affine",
     "fake_quantize_per_tensor_affine",
     "quantize_per_channel",
