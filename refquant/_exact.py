@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 
-def fma_float32(a: NDArray[Any], b: NDArray[Any], c: NDArray[Any]) -> NDArray[np.float32]:
+def fma_float32(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> NDArray[np.float32]:
     """Correctly rounded float32 ``a * b + c`` (one rounding, as an FMA instruction).
 
     ``a`` and ``b`` are float32, so ``a * b`` is exact in float64 (48 bits).
@@ -16,8 +14,8 @@ def fma_float32(a: NDArray[Any], b: NDArray[Any], c: NDArray[Any]) -> NDArray[np
     error breaks the tie when the float64 sum falls exactly halfway between
     two float32 values; elsewhere the error is too small to matter.
     """
-    p = np.multiply(a, b, dtype=np.float64)
-    c64 = np.asarray(c, dtype=np.float64)
+    p = np.multiply(np.asarray(a, np.float32), np.asarray(b, np.float32), dtype=np.float64)
+    c64 = np.asarray(np.asarray(c, np.float32), dtype=np.float64)
     s = p + c64
     bb = s - p
     err = (p - (s - bb)) + (c64 - bb)

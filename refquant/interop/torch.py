@@ -49,13 +49,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_float_array, as_int_array, check_choice, normalize_axis
-from refquant.qparams import qparams_from_range
-from refquant.qparams import reduce_range as _halve_range
-from refquant.quantize import fake_quantize, quantize
 
 # The backward passes and the learnable ops live in torch_grad (this module would
 # pass 600 lines); they are part of this module's public API.
-from refquant.interop.torch_grad import (  # noqa: E402, I001
+from refquant.interop.torch_grad import (
     FakeQuantizeGrads,
     LearnableFakeQuantizeGrads,
     fake_quantize_per_channel_affine_vjp,
@@ -65,19 +62,22 @@ from refquant.interop.torch_grad import (  # noqa: E402, I001
     learnable_fake_quantize_per_tensor_affine,
     learnable_fake_quantize_per_tensor_affine_vjp,
 )
+from refquant.qparams import qparams_from_range
+from refquant.qparams import reduce_range as _halve_range
+from refquant.quantize import fake_quantize, quantize
 
 __all__ = [
     "FakeQuantizeGrads",
     "LearnableFakeQuantizeGrads",
     "calculate_qparams",
+    "fake_quantize_per_channel_affine",
     "fake_quantize_per_channel_affine_vjp",
+    "fake_quantize_per_tensor_affine",
     "fake_quantize_per_tensor_affine_vjp",
     "learnable_fake_quantize_per_channel_affine",
     "learnable_fake_quantize_per_channel_affine_vjp",
     "learnable_fake_quantize_per_tensor_affine",
     "learnable_fake_quantize_per_tensor_affine_vjp",
-    "fake_quantize_per_channel_affine",
-    "fake_quantize_per_tensor_affine",
     "quantize_per_channel",
     "quantize_per_tensor",
 ]

@@ -269,8 +269,8 @@ def fake_quantize_per_channel_affine_vjp(
 
     Examples
     --------
-    >>> x = [[0.4, 1.6], [2.4, 3.2]]
-    >>> fake_quantize_per_channel_affine_vjp([[1.0, 1.0]] * 2, x, [1.0, 2.0], [0, 0], 0, -1, 1).grad_input.tolist()
+    >>> x, g = [[0.4, 1.6], [2.4, 3.2]], [[1.0, 1.0]] * 2
+    >>> fake_quantize_per_channel_affine_vjp(g, x, [1.0, 2.0], [0, 0], 0, -1, 1).grad_input.tolist()
     [[1.0, 0.0], [1.0, 0.0]]
     """
     x = float32_array("input", input)
