@@ -149,3 +149,17 @@ def _rows(
         r1 = min(rows, r0 + step)
         idx = np.arange(r0, r1) % n
         kernel(x2[r0:r1], *[p[idx][:, None] for p in params], out=out2[r0:r1])
+
+
+def broadcast_param(value: NDArray[Any], g: Granularity, shape: tuple[int, ...]) -> NDArray[Any]:
+    """A parameter reshaped (per-axis) or repeated (per-block) so that it broadcasts against ``x``."""
+    if g.kind == "tensor":
+        return value
+    if g.kind == "axis":
+        return value.reshape(_axis_shape(shape, g))
+    return expand_blocks(value, g).reshape(shape)
+
+
+def _axis_shape(shape: tuple[int, ...], g: Granularity) -> tuple[int, ...]:
+    assert g.axis is not None
+    return tuple(n if i == g.axis else 1 for i, n in enumerate(shape))

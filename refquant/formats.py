@@ -22,7 +22,9 @@ class IntFormat:
     ``qmin = -2**(bits-1) (+1 if narrow_range)``, ``qmax = 2**(bits-1) - 1``
     for signed formats; ``qmin = 0 (+1 if narrow_range)``, ``qmax = 2**bits - 1``
     for unsigned ones. Narrow range drops the most negative code so that a
-    signed grid is symmetric (TFLite's int8 weights, TensorRT).
+    signed grid is symmetric (TFLite's int8 weights; the ``narrow_range``
+    option of TF FakeQuant and of NVIDIA's pytorch-quantization / ModelOpt;
+    TensorRT's own quantize layer clamps int8 to [-128, 127]).
 
     Examples
     --------

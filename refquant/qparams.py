@@ -3,13 +3,23 @@
 Each variant is a keyword argument of :func:`qparams_from_range`, with the
 system it comes from:
 
-* affine: ``s = (max - min) / (qmax - qmin)``, ``z = qmin - R(min / s)``
-  clipped to the range (PyTorch ``MinMaxObserver``, ONNX
-  DynamicQuantizeLinear, TFLite);
+* affine: ``s = (max - min) / (qmax - qmin)`` and a zero point clipped to
+  the range, by one of three formulas (``zero_point_formula``):
+  ``qmin - R(min / s)`` (PyTorch ``MinMaxObserver``), ``R(qmin - min / s)``
+  (ONNX DynamicQuantizeLinear, TF's nudging), or TFLite's
+  ``ChooseQuantizationParams``, which takes ``qmin - min/s`` or
+  ``qmax - max/s``, whichever has the smaller error term, and rounds half away
+  from zero. With a symmetric rounding mode (half-even, half-away) the first
+  two can still differ at ties, since ``R(a - t) != a - R(t)`` when ``a - t``
+  is a tie and ``R`` breaks ties by sign or parity of the result:
+  ``R(-128 - (-2.5))`` is -126 with half-away, ``-128 - R(-2.5)`` is -125;
 * symmetric: ``s = amax / d`` with ``amax = max(|min|, |max|)`` and
   ``d = (qmax - qmin) / 2`` (PyTorch: 127.5 for int8) or ``d = qmax``
   (TFLite, TensorRT, ModelOpt: 127); ``z = 0`` for signed ranges and the
-  midpoint ``(qmin + qmax + 1) // 2`` (128 for uint8) for unsigned ones;
+  upper midpoint ``(qmin + qmax + 1) // 2`` (128 for uint8, as PyTorch's
+  default) for unsigned ones (PyTorch uses the lower midpoint
+  ``(qmin + qmax) // 2`` when the user gives a custom range;
+  :func:`refquant.interop.torch.calculate_qparams` reproduces that);
 * the range is widened to include 0 so that 0 is exactly representable
   (every framework above);
 * ``eps`` guard: ``s = max(s, eps)`` (PyTorch, default float32 epsilon);
@@ -33,6 +43,8 @@ from refquant.rounding import ROUNDING_MODES, RoundingMode, _round
 __all__ = ["QParams", "nudge_range", "qparams_from_range", "reduce_range"]
 
 SymmetricDivisor = Literal["half_range", "qmax"]
+ZeroPointFormula = Literal["qmin_minus_round", "round_of_difference", "tflite"]
+ZERO_POINT_FORMULAS = ("qmin_minus_round", "round_of_difference", "tflite")
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,7 @@ def qparams_from_range(
     include_zero: bool = True,
     eps: float | None = float(np.finfo(np.float32).eps),
     zero_point_rounding: RoundingMode = "half_even",
+    zero_point_formula: ZeroPointFormula = "qmin_minus_round",
     dtype: Any = np.float32,
 ) -> QParams:
     """Scale and zero point that map ``[min_val, max_val]`` onto ``[quant_min, quant_max]``.
@@ -82,7 +95,12 @@ def qparams_from_range(
         Lower bound of the scale (PyTorch's guard, default float32 epsilon);
         None disables it, and then an empty range raises ``ValueError``.
     zero_point_rounding : str
-        Rounding mode for ``min / s`` (half-to-even like ``torch.round``).
+        Rounding mode of the zero point (half-to-even like ``torch.round``;
+        TFLite rounds half away from zero).
+    zero_point_formula : {"qmin_minus_round", "round_of_difference", "tflite"}
+        ``qmin - R(min / s)`` (PyTorch), ``R(qmin - min / s)`` (ONNX
+        DynamicQuantizeLinear), or TFLite's choice between the zero points
+        from ``min`` and from ``max`` (module docstring). Affine only.
     dtype : numpy float dtype
         Compute dtype of every step (float32 like PyTorch's observers).
 
@@ -115,6 +133,7 @@ def qparams_from_range(
     check_range(quant_min, quant_max)
     check_choice("symmetric_divisor", symmetric_divisor, ("half_range", "qmax"))
     check_choice("zero_point_rounding", zero_point_rounding, ROUNDING_MODES[:-1])
+    check_choice("zero_point_formula", zero_point_formula, ZERO_POINT_FORMULAS)
     cd = np.dtype(dtype)
     lo, hi = _checked_range(min_val, max_val, cd)
     if include_zero:
@@ -128,9 +147,32 @@ def qparams_from_range(
         zp = np.full(scale.shape, mid, dtype=np.int64)
         return QParams(scale, zp, quant_min, quant_max)
     scale = _guard((hi - lo) / cd.type(quant_max - quant_min), eps, cd)
-    shifted = _round(np.asarray(lo / scale), zero_point_rounding, None)
-    zp = np.clip(quant_min - shifted.astype(np.float64), quant_min, quant_max).astype(np.int64)
+    zp = _affine_zero_point(lo, hi, scale, quant_min, quant_max, zero_point_formula, zero_point_rounding, cd)
     return QParams(scale, zp, quant_min, quant_max)
+
+
+def _affine_zero_point(
+    lo: NDArray[Any],
+    hi: NDArray[Any],
+    scale: NDArray[Any],
+    qmin: int,
+    qmax: int,
+    formula: str,
+    rounding: str,
+    cd: np.dtype[Any],
+) -> NDArray[np.int64]:
+    """The zero point by ``formula``, evaluated in ``cd``, clipped to ``[qmin, qmax]``."""
+    if formula == "qmin_minus_round":
+        z = qmin - _round(np.asarray(lo / scale), rounding, None).astype(np.float64)
+    else:
+        from_min = np.asarray(cd.type(qmin) - lo / scale)
+        if formula == "tflite":
+            from_max = np.asarray(cd.type(qmax) - hi / scale)
+            err_min = abs(qmin) + np.abs(lo / scale)
+            err_max = abs(qmax) + np.abs(hi / scale)
+            from_min = np.where(err_min < err_max, from_min, from_max)
+        z = _round(from_min, rounding, None).astype(np.float64)
+    return np.clip(z, qmin, qmax).astype(np.int64)
 
 
 def reduce_range(quant_min: int, quant_max: int) -> tuple[int, int]:

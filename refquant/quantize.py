@@ -19,14 +19,14 @@ keyword argument:
   input's float dtype (float32 stays float32); ``s`` is rounded to it first;
 * ``zero_point_add`` -- where ``z`` enters, and in which arithmetic:
 
-  ====================  =============================================  ===========================
-  value                 codes                                          used by
-  ====================  =============================================  ===========================
-  ``"exact"``           ``clip(R(x/s), qmin - z, qmax - z) + z``       ONNX spec, ORT, TFLite
-  ``"after_rounding"``  ``clip(fl(R(x/s) + z))``                       PyTorch fake-quant
-  ``"before_rounding"`` ``clip(R(fl(fl(x/s) + z)))``                   PyTorch quantize_per_channel
-  ``"fused"``           ``clip(R(fma(x, 1/s, z)))``                    PyTorch quantize_per_tensor
-  ====================  =============================================  ===========================
+  =====================  ============================================  ==============================
+  value                  codes                                         used by
+  =====================  ============================================  ==============================
+  ``"exact"``            ``clip(R(x/s), qmin - z, qmax - z) + z``      ONNX spec, ORT, TFLite
+  ``"after_rounding"``   ``clip(fl(R(x/s) + z))``                      PyTorch fake-quant
+  ``"before_rounding"``  ``clip(R(fl(fl(x/s) + z)))``                  PyTorch quantize_per_channel
+  ``"fused"``            ``clip(R(fma(x, 1/s, z)))``                   PyTorch quantize_per_tensor
+  =====================  ============================================  ==============================
 
   ``fl`` is rounding to the compute dtype. ``"exact"`` and
   ``"after_rounding"`` differ only when ``|R(x/s) + z|`` exceeds the

@@ -99,3 +99,30 @@ def test_zero_is_exact_and_range_is_covered(lo, hi, qrange, symmetric) -> None:
     # the observed range lies within one step of the representable range
     s, z = float(p.scale), int(p.zero_point)
     assert (qmin - z) * s <= lo + s and (qmax - z) * s >= hi - s
+
+
+def test_zero_point_formulas_differ_at_ties() -> None:
+    # [-2.5, 252.5] on [-128, 127]: s = 255/255 = 1, min/s = -2.5 (a tie)
+    kw = {"dtype": np.float64, "zero_point_rounding": "half_away"}
+    torch_like = qparams_from_range(-2.5, 252.5, -128, 127, **kw)
+    onnx_like = qparams_from_range(-2.5, 252.5, -128, 127, zero_point_formula="round_of_difference", **kw)
+    assert float(torch_like.scale) == 1.0
+    assert int(torch_like.zero_point) == -125  # -128 - round_half_away(-2.5) = -128 + 3
+    assert int(onnx_like.zero_point) == -126  # round_half_away(-128 + 2.5) = round(-125.5)
+    # half-even with an odd qmin (narrow range): -127 - R(-2.5) = -125 vs R(-124.5) = -124
+    even = {"dtype": np.float64}
+    a = qparams_from_range(-2.5, 251.5, -127, 127, **even)
+    b = qparams_from_range(-2.5, 251.5, -127, 127, zero_point_formula="round_of_difference", **even)
+    assert float(a.scale) == 1.0 and (int(a.zero_point), int(b.zero_point)) == (-125, -124)
+
+
+def test_tflite_zero_point_formula() -> None:
+    # In exact arithmetic qmin - min/s == qmax - max/s (s = (max - min)/(qmax - qmin)); TFLite
+    # evaluates the one with the smaller magnitudes (less rounding error) and rounds it.
+    # [-0.1, 100] on [0, 255]: s = 100.1/255, zero point 0.1/s = 0.2547 -> 0
+    p = qparams_from_range(-0.1, 100.0, 0, 255, zero_point_formula="tflite", dtype=np.float64)
+    assert int(p.zero_point) == 0
+    # [-100, 0.1] on [-128, 127]: zero point 127 - 0.1/s = 126.745 -> 127
+    q = qparams_from_range(-100.0, 0.1, -128, 127, zero_point_formula="tflite", dtype=np.float64)
+    assert float(q.scale) == pytest.approx(100.1 / 255, rel=1e-15)
+    assert int(q.zero_point) == 127

@@ -35,10 +35,12 @@ The fused/unfused/after-rounding split was established empirically on torch
 variant matches its op with zero mismatches and the other variants mismatch
 0.05-0.6% of them (``tests/conformance/test_torch_conformance.py``).
 
-So fake-quant and quantize do **not** agree: per tensor, ``quantize`` rounds
-``x/s + z`` and fake-quant rounds ``x/s`` (different codes at ties when ``z``
-is odd); per channel both round ``x/s``; and they differ on ``±inf`` (per
-channel) and NaN.
+So fake-quant and quantize do **not** agree: both ``quantize`` ops round
+``x/s + z`` (fused per tensor, unfused per channel) while fake-quant rounds
+``x/s`` and adds ``z`` after, so the codes differ at ties when ``z`` is odd
+(``x/s = -76.5, z = 77``: code 0 from ``quantize_per_tensor`` and
+``quantize_per_channel``, 1 from fake-quant); they also differ on ``±inf``
+(per channel) and NaN.
 """
 
 from __future__ import annotations

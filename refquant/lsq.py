@@ -1,0 +1,239 @@
+"""Learned step size quantization: LSQ (Esser et al. 2020) and LSQ+ (Bhalgat et al. 2020).
+
+The step ``s`` (and, in LSQ+, an offset ``beta``) is trained with the task
+loss. The forward clips in the integer domain and rounds:
+
+.. math:: \\hat x = s \\cdot R\\big(\\operatorname{clip}((x - \\beta)/s,\\, q_{min},\\, q_{max})\\big) + \\beta
+
+(``beta = 0`` for LSQ). The gradients use the straight-through estimator
+for ``R`` and the exact derivative of everything else; the paper's
+boundary convention: ``v = (x - beta)/s`` is *inside* when
+``q_min < v < q_max`` (strict), so ``v = q_max`` exactly counts as clipped.
+The step gradient is multiplied by the gradient scale
+``g = 1 / sqrt(N * q_max)`` (``N`` = number of elements quantized with this
+step), which LSQ found necessary for the step to train at the same rate as
+the weights. Every step is evaluated in ``x``'s float dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from refquant._validate import as_float_array, check_range
+from refquant.rounding import _round
+
+__all__ = [
+    "LSQGrads",
+    "LSQPlusGrads",
+    "lsq_fake_quantize",
+    "lsq_fake_quantize_vjp",
+    "lsq_grad_scale",
+    "lsq_plus_fake_quantize_vjp",
+]
+
+
+class LSQGrads(NamedTuple):
+    """Gradients of LSQ: input and step."""
+
+    grad_x: NDArray[Any]
+    grad_step: NDArray[Any]
+
+
+class LSQPlusGrads(NamedTuple):
+    """Gradients of LSQ+: input, step and offset."""
+
+    grad_x: NDArray[Any]
+    grad_step: NDArray[Any]
+    grad_offset: NDArray[Any]
+
+
+def lsq_grad_scale(n: int, quant_max: int) -> float:
+    """LSQ's step-gradient scale ``1 / sqrt(n * quant_max)``.
+
+    Examples
+    --------
+    >>> lsq_grad_scale(100, 127) == 1 / (100 * 127) ** 0.5
+    True
+    """
+    if n < 1 or quant_max < 1:
+        raise ValueError(f"n and quant_max must be >= 1, got n={n}, quant_max={quant_max}")
+    return 1.0 / math.sqrt(n * quant_max)
+
+
+def lsq_fake_quantize(
+    x: ArrayLike, step: ArrayLike, quant_min: int, quant_max: int, offset: ArrayLike = 0.0
+) -> NDArray[Any]:
+    """LSQ / LSQ+ forward: ``x_hat = s * round(clip((x - beta) / s, qmin, qmax)) + beta``.
+
+    Parameters
+    ----------
+    x : array_like of float, any shape
+    step : float or 0-d array
+        The step size ``s > 0``.
+    quant_min, quant_max : int
+        Integer range, e.g. ``-Q_N = -128`` and ``Q_P = 127`` for signed 8 bits.
+    offset : float
+        LSQ+'s learned offset ``beta`` (0 for LSQ).
+
+    Returns
+    -------
+    ndarray, shape and float dtype of ``x``
+
+    Notes
+    -----
+    .. math:: \\hat x = s \\cdot \\big\\lfloor \\operatorname{clip}((x - \\beta)/s,\\, q_{min},\\,
+              q_{max}) \\big\\rceil + \\beta
+
+    with ``⌊·⌉`` half to even. Source: Esser et al., "Learned Step Size
+    Quantization", ICLR 2020, eq. 1; Bhalgat et al., "LSQ+", CVPR-W 2020, eq. 2.
+
+    Examples
+    --------
+    >>> lsq_fake_quantize([-3.0, 0.26, 0.74, 9.0], 0.5, -4, 3).tolist()
+    [-2.0, 0.5, 0.5, 1.5]
+    """
+    xa, s, b = _args(x, step, offset, quant_min, quant_max)
+    v = np.clip((xa - b) / s, quant_min, quant_max)
+    return (s * _round(v, "half_even", None) + b).astype(xa.dtype, copy=False)
+
+
+def lsq_fake_quantize_vjp(
+    g: ArrayLike,
+    x: ArrayLike,
+    step: ArrayLike,
+    quant_min: int,
+    quant_max: int,
+    *,
+    grad_scale: float | None = None,
+) -> LSQGrads:
+    """LSQ gradients ``(dx, ds)``: STE inside the range, the LSQ step gradient, scaled.
+
+    Parameters
+    ----------
+    g : array_like of float, shape of ``x``
+        Cotangent of the output.
+    x, step, quant_min, quant_max
+        As in :func:`lsq_fake_quantize`.
+    grad_scale : float, optional
+        Multiplies the step gradient; default ``1 / sqrt(x.size * quant_max)``
+        (:func:`lsq_grad_scale`). Pass 1.0 for the unscaled derivative.
+
+    Returns
+    -------
+    LSQGrads
+        ``grad_x`` (shape of ``x``) and ``grad_step`` (0-d), ``x``'s dtype.
+
+    Notes
+    -----
+    With ``v = x / s``:
+
+    .. math::
+
+        \\frac{\\partial \\hat x}{\\partial x} = \\mathbb{1}[q_{min} < v < q_{max}], \\qquad
+        \\frac{\\partial \\hat x}{\\partial s} =
+        \\begin{cases} -v + \\lfloor v \\rceil & q_{min} < v < q_{max} \\\\
+        q_{min} & v \\le q_{min} \\\\ q_{max} & v \\ge q_{max} \\end{cases}
+
+    and ``grad_step = grad_scale * sum(g * d x_hat / d s)``. Source: Esser et
+    al. (2020), eq. 3 and section 2.2 (gradient scale).
+
+    Examples
+    --------
+    >>> r = lsq_fake_quantize_vjp([1.0, 1.0, 1.0], [0.3, 0.5, 9.0], 0.5, -4, 3, grad_scale=1.0)
+    >>> r.grad_x.tolist(), float(r.grad_step)
+    ([1.0, 1.0, 0.0], 3.4)
+    """
+    r = _lsq_grads(g, x, step, 0.0, quant_min, quant_max, grad_scale)
+    return LSQGrads(r.grad_x, r.grad_step)
+
+
+def lsq_plus_fake_quantize_vjp(
+    g: ArrayLike,
+    x: ArrayLike,
+    step: ArrayLike,
+    offset: ArrayLike,
+    quant_min: int,
+    quant_max: int,
+    *,
+    grad_scale: float | None = None,
+) -> LSQPlusGrads:
+    """LSQ+ gradients ``(dx, ds, d beta)``: LSQ's, plus the offset's, which flows where ``x`` is clipped.
+
+    Parameters
+    ----------
+    g : array_like of float, shape of ``x``
+    x, step, quant_min, quant_max
+        As in :func:`lsq_fake_quantize`.
+    offset : float
+        The offset ``beta``.
+    grad_scale : float, optional
+        Multiplies the step *and* offset gradients (LSQ+ scales both);
+        default ``1 / sqrt(x.size * quant_max)``.
+
+    Returns
+    -------
+    LSQPlusGrads
+        ``grad_x``, ``grad_step`` (0-d), ``grad_offset`` (0-d).
+
+    Notes
+    -----
+    With ``v = (x - beta) / s``, inside ``q_min < v < q_max``:
+    ``d x_hat / d beta = -1 + 1 = 0``; outside: 1 (the clipped output is
+    ``s * q + beta``). The step gradient is LSQ's with this ``v``.
+
+    .. math:: \\frac{\\partial \\hat x}{\\partial \\beta} = 1 - \\mathbb{1}[q_{min} < v < q_{max}]
+
+    Source: Bhalgat et al., "LSQ+: Improving low-bit quantization through
+    learnable offsets and better initialization", CVPR-W 2020, eqs. 4-5.
+
+    Examples
+    --------
+    >>> r = lsq_plus_fake_quantize_vjp([1.0, 1.0], [0.3, 9.0], 0.5, -1.0, 0, 7, grad_scale=1.0)
+    >>> r.grad_x.tolist(), float(r.grad_step), float(r.grad_offset)
+    ([1.0, 0.0], 7.4, 1.0)
+    """
+    return _lsq_grads(g, x, step, offset, quant_min, quant_max, grad_scale)
+
+
+def _lsq_grads(
+    g: ArrayLike,
+    x: ArrayLike,
+    step: ArrayLike,
+    offset: ArrayLike,
+    quant_min: int,
+    quant_max: int,
+    grad_scale: float | None,
+) -> LSQPlusGrads:
+    xa, s, b = _args(x, step, offset, quant_min, quant_max)
+    ga = np.asarray(as_float_array("g", g), dtype=xa.dtype)
+    if ga.shape != xa.shape:
+        raise ValueError(f"g must have the shape of x {xa.shape}, got {ga.shape}")
+    gs = lsq_grad_scale(max(xa.size, 1), quant_max) if grad_scale is None else float(grad_scale)
+    v = (xa - b) / s
+    inside = (v > quant_min) & (v < quant_max)
+    ds_elem = np.where(inside, _round(v, "half_even", None) - v, np.where(v <= quant_min, quant_min, quant_max))
+    dtype = xa.dtype
+    grad_step = np.asarray(gs * np.sum(ga * ds_elem), dtype=dtype)
+    grad_offset = np.asarray(gs * np.sum(ga * ~inside), dtype=dtype)
+    return LSQPlusGrads((ga * inside).astype(dtype), grad_step, grad_offset)
+
+
+def _args(
+    x: ArrayLike, step: ArrayLike, offset: ArrayLike, quant_min: int, quant_max: int
+) -> tuple[NDArray[Any], Any, Any]:
+    check_range(quant_min, quant_max)
+    xa = as_float_array("x", x)
+    s = as_float_array("step", step)
+    b = as_float_array("offset", offset)
+    if s.size != 1 or b.size != 1:
+        raise ValueError(f"step and offset must be scalars, got shapes {s.shape} and {b.shape}")
+    sv, bv = xa.dtype.type(s.reshape(())), xa.dtype.type(b.reshape(()))
+    if not (np.isfinite(sv) and sv > 0):
+        raise ValueError(f"step must be finite and > 0, got {sv}")
+    if not np.isfinite(bv):
+        raise ValueError(f"offset must be finite, got {bv}")
+    return xa, sv, bv

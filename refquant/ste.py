@@ -1,0 +1,200 @@
+"""Straight-through estimators: the gradients people use for fake quantization.
+
+Rounding has derivative 0 almost everywhere, so quantization-aware training
+replaces it by a surrogate in the backward pass. The variants, and where each
+puts the boundary of the clipped range:
+
+================  ==========================================  =====================================
+estimator         ``dx = g *``                                boundary
+================  ==========================================  =====================================
+``identity``      1                                           none (Bengio et al. 2013, plain STE)
+``clipped_float`` ``[lo <= x <= hi]``, ``lo = (qmin - z) s``   the last grid points, inclusive
+                  ``hi = (qmax - z) s``                        (TF FakeQuant, on its nudged range)
+``clipped_code``  ``[qmin <= R(x / s) + z <= qmax]``          half a step beyond the last grid
+                                                              points: ``x`` up to ``(qmax - z +
+                                                              0.5) s`` passes (PyTorch)
+================  ==========================================  =====================================
+
+With ``clipped_code`` the gradient flows on ``((qmax - z) s, (qmax - z + 0.5) s)``
+although the output is clamped (constant) there; with ``clipped_float`` it
+stops exactly at the last grid point. At ``x = hi`` both pass the gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from refquant import _granularity as gran
+from refquant._validate import as_float_array, check_choice
+from refquant.quantize import OpOrder, _prepare
+from refquant.rounding import ROUNDING_MODES, RoundingMode, _round
+
+__all__ = ["InputGrad", "clipped_ste_vjp", "fake_quantize_vjp", "ste_vjp"]
+
+Estimator = Literal["identity", "clipped_float", "clipped_code"]
+ESTIMATORS = ("identity", "clipped_float", "clipped_code")
+
+
+class InputGrad(NamedTuple):
+    """The gradient with respect to the input, the only differentiable argument."""
+
+    grad_x: NDArray[Any]
+
+
+def ste_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
+    """Plain straight-through estimator: ``dx = g`` (rounding treated as the identity).
+
+    Parameters
+    ----------
+    g : array_like of float, shape of ``x``
+        Cotangent of the quantizer's output.
+    x : array_like of float
+        The quantizer's input (only its shape is used).
+
+    Returns
+    -------
+    InputGrad
+        ``grad_x``: a copy of ``g`` in ``x``'s float dtype.
+
+    Notes
+    -----
+    .. math:: \\frac{\\partial \\hat x}{\\partial x} := 1
+
+    Source: Bengio, Léonard and Courville, "Estimating or propagating
+    gradients through stochastic neurons" (2013); Hinton's lectures (2012).
+
+    Examples
+    --------
+    >>> ste_vjp([1.0, -2.0], [0.3, 7.0]).grad_x.tolist()
+    [1.0, -2.0]
+    """
+    xa, ga = _grad_and_input(g, x)
+    return InputGrad(ga.copy())
+
+
+def clipped_ste_vjp(g: ArrayLike, x: ArrayLike, lo: ArrayLike, hi: ArrayLike) -> InputGrad:
+    """Clipped STE in the float domain: ``dx = g * [lo <= x <= hi]`` (both ends inclusive).
+
+    Parameters
+    ----------
+    g : array_like of float, shape of ``x``
+    x : array_like of float
+    lo, hi : array_like of float, broadcastable to ``x``
+        The clipping range, ``lo <= hi``.
+
+    Returns
+    -------
+    InputGrad
+
+    Notes
+    -----
+    .. math:: \\bar x = \\bar y \\cdot \\mathbb{1}[\\ell \\le x \\le h]
+
+    NaN inputs get 0. The mask multiplies ``g`` (``inf * 0`` is NaN, as in the
+    frameworks' ``dY * mask``). Source: Hubara et al., "Binarized neural
+    networks" (2016), the "hard tanh" STE; TF ``FakeQuantWithMinMaxVarsGradient``.
+
+    Examples
+    --------
+    >>> clipped_ste_vjp([1.0, 1.0, 1.0, 1.0], [-1.5, -1.0, 1.0, 1.5], -1.0, 1.0).grad_x.tolist()
+    [0.0, 1.0, 1.0, 0.0]
+    """
+    xa, ga = _grad_and_input(g, x)
+    la, ha = as_float_array("lo", lo), as_float_array("hi", hi)
+    if np.any(la > ha):
+        raise ValueError(f"lo must be <= hi, got lo={la}, hi={ha}")
+    with np.errstate(invalid="ignore"):
+        mask = (xa >= la) & (xa <= ha)
+    return InputGrad(_masked(ga, mask))
+
+
+def fake_quantize_vjp(
+    g: ArrayLike,
+    x: ArrayLike,
+    scale: ArrayLike,
+    zero_point: ArrayLike,
+    quant_min: int,
+    quant_max: int,
+    *,
+    estimator: Estimator = "clipped_code",
+    axis: int | None = None,
+    block_size: int | None = None,
+    rounding: RoundingMode = "half_even",
+    op_order: OpOrder = "divide",
+    compute_dtype: Any = None,
+) -> InputGrad:
+    """Straight-through gradient of :func:`refquant.quantize.fake_quantize` with respect to ``x``.
+
+    Parameters
+    ----------
+    g : array_like of float, shape of ``x``
+        Cotangent of the fake-quantized output.
+    x, scale, zero_point, quant_min, quant_max, axis, block_size, rounding, op_order, compute_dtype
+        As in :func:`refquant.quantize.fake_quantize`. ``rounding`` and
+        ``op_order`` matter only for ``estimator="clipped_code"``; stochastic
+        rounding is not accepted there (the mask would need the forward's draws).
+    estimator : {"identity", "clipped_float", "clipped_code"}
+        Module docstring. Default ``"clipped_code"``, PyTorch's.
+
+    Returns
+    -------
+    InputGrad
+        ``grad_x`` in ``x``'s float dtype.
+
+    Notes
+    -----
+    .. math::
+
+        \\bar x = \\bar y \\cdot
+        \\begin{cases}
+        1 & \\text{identity} \\\\
+        \\mathbb{1}[(q_{min} - z) s \\le x \\le (q_{max} - z) s] & \\text{clipped\\_float} \\\\
+        \\mathbb{1}[q_{min} \\le R(x / s) + z \\le q_{max}] & \\text{clipped\\_code}
+        \\end{cases}
+
+    ``clipped_float`` evaluates its bounds in float64. NaN inputs get 0 from
+    the clipped estimators. Source: Jacob et al. (2018), section 3.1 (clipped
+    STE); PyTorch ``fake_quantize_per_tensor_affine_cachemask_backward``.
+
+    Examples
+    --------
+    >>> x = [-0.2, 0.0, 1.2, 1.24, 1.6]
+    >>> fake_quantize_vjp([1.0] * 5, x, 0.1, 0, 0, 12).grad_x.tolist()
+    [0.0, 1.0, 1.0, 1.0, 0.0]
+    >>> fake_quantize_vjp([1.0] * 5, x, 0.1, 0, 0, 12, estimator="clipped_float").grad_x.tolist()
+    [0.0, 1.0, 1.0, 0.0, 0.0]
+    """
+    check_choice("estimator", estimator, ESTIMATORS)
+    check_choice("rounding", rounding, ROUNDING_MODES[:-1])
+    xa, s, z, g_layout, cd = _prepare(x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype)
+    _, ga = _grad_and_input(g, xa)
+    if estimator == "identity":
+        return InputGrad(ga.copy())
+    sb = gran.broadcast_param(s, g_layout, xa.shape)
+    zb = gran.broadcast_param(z, g_layout, xa.shape)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if estimator == "clipped_float":
+            s64 = sb.astype(np.float64)
+            mask = (xa >= (quant_min - zb) * s64) & (xa <= (quant_max - zb) * s64)
+        else:
+            inv_or_s = np.divide(np.ones((), cd), sb, dtype=cd) if op_order == "multiply" else sb
+            op = np.multiply if op_order == "multiply" else np.divide
+            t = _round(op(xa, inv_or_s, dtype=cd), rounding, None)
+            mask = (t >= quant_min - zb) & (t <= quant_max - zb)
+    return InputGrad(_masked(ga, mask))
+
+
+def _grad_and_input(g: ArrayLike, x: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
+    xa = as_float_array("x", x)
+    ga = np.asarray(as_float_array("g", g), dtype=xa.dtype)
+    if ga.shape != xa.shape:
+        raise ValueError(f"g must have the shape of x {xa.shape}, got {ga.shape}")
+    return xa, ga
+
+
+def _masked(g: NDArray[Any], mask: NDArray[Any]) -> NDArray[Any]:
+    with np.errstate(invalid="ignore"):
+        return g * mask.astype(g.dtype)
