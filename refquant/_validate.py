@@ -30,7 +30,7 @@ def as_float_array(name: str, value: ArrayLike) -> NDArray[np.floating[Any]]:
 def as_int_array(name: str, value: ArrayLike) -> NDArray[np.int64]:
     """Return ``value`` as an int64 array; floats must hold integer values."""
     arr = np.asarray(value)
-    if arr.dtype.kind in "iub":
+    if arr.dtype.kind in "iu":
         return arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):

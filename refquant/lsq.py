@@ -3,7 +3,10 @@
 The step ``s`` (and, in LSQ+, an offset ``beta``) is trained with the task
 loss. The forward clips in the integer domain and rounds:
 
-.. math:: \\hat x = s \\cdot R\\big(\\operatorname{clip}((x - \\beta)/s,\\, q_{min},\\, q_{max})\\big) + \\beta
+.. math::
+
+    \\hat x = s \\cdot R\\big(\\operatorname{clip}((x - \\beta)/s,\\, q_{min},\\, q_{max})\\big)
+    + \\beta
 
 (``beta = 0`` for LSQ). The gradients use the straight-through estimator
 for ``R`` and the exact derivative of everything else; the paper's
@@ -215,7 +218,9 @@ def _lsq_grads(
     gs = lsq_grad_scale(max(xa.size, 1), quant_max) if grad_scale is None else float(grad_scale)
     v = (xa - b) / s
     inside = (v > quant_min) & (v < quant_max)
-    ds_elem = np.where(inside, _round(v, "half_even", None) - v, np.where(v <= quant_min, quant_min, quant_max))
+    ds_elem = np.where(
+        inside, _round(v, "half_even", None) - v, np.where(v <= quant_min, quant_min, quant_max)
+    )
     dtype = xa.dtype
     grad_step = np.asarray(gs * np.sum(ga * ds_elem), dtype=dtype)
     grad_offset = np.asarray(gs * np.sum(ga * ~inside), dtype=dtype)

@@ -274,5 +274,8 @@ def _guard(scale: NDArray[Any], eps: float | None, cd: np.dtype[Any]) -> NDArray
     if eps is not None:
         return np.maximum(scale, cd.type(eps))
     if np.any(scale <= 0):
-        raise ValueError("the range is empty (max == min == 0) and eps=None: the scale would be 0")
+        raise ValueError(
+            "the scale is 0 (an empty range max == min == 0, or a range so small that the scale "
+            "underflows) and eps=None"
+        )
     return scale

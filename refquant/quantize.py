@@ -252,7 +252,9 @@ def dequantize(
 
     ``q - z`` is computed exactly in int64, converted to ``dtype`` (exact for
     codes of up to 24 bits in float32), then multiplied by ``s`` in ``dtype``:
-    one rounding. This is ONNX DequantizeLinear's formula and ORT's order of
+    one rounding. For float16 output the product is formed in float64
+    (exact) and rounded once to float16; converting ``q - z`` to float16
+    first would round twice. This is ONNX DequantizeLinear's formula and ORT's order of
     operations; PyTorch's vectorized dequantize instead evaluates
     ``q * s + (-z * s)`` with an FMA, which can differ in the last bit.
 
@@ -276,6 +278,10 @@ def dequantize(
 
 def _dequantize_kernel(q: NDArray[Any], z: NDArray[Any], s: NDArray[Any], *, out: NDArray[Any]) -> None:
     diff = np.subtract(q, z, dtype=np.int64)
+    if out.dtype.itemsize < 4:  # float16: form the product exactly in float64, round once
+        with np.errstate(over="ignore"):
+            out[...] = diff * s.astype(np.float64)
+        return
     np.multiply(diff.astype(out.dtype), s, out=out)
 
 

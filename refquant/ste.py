@@ -4,16 +4,13 @@ Rounding has derivative 0 almost everywhere, so quantization-aware training
 replaces it by a surrogate in the backward pass. The variants, and where each
 puts the boundary of the clipped range:
 
-================  ==========================================  =====================================
-estimator         ``dx = g *``                                boundary
-================  ==========================================  =====================================
-``identity``      1                                           none (Bengio et al. 2013, plain STE)
-``clipped_float`` ``[lo <= x <= hi]``, ``lo = (qmin - z) s``   the last grid points, inclusive
-                  ``hi = (qmax - z) s``                        (TF FakeQuant, on its nudged range)
-``clipped_code``  ``[qmin <= R(x / s) + z <= qmax]``          half a step beyond the last grid
-                                                              points: ``x`` up to ``(qmax - z +
-                                                              0.5) s`` passes (PyTorch)
-================  ==========================================  =====================================
+* ``identity``: ``dx = g``, no boundary (Bengio et al. 2013, the plain STE);
+* ``clipped_float``: ``dx = g * [lo <= x <= hi]`` with ``lo = (qmin - z) s``
+  and ``hi = (qmax - z) s``: the boundary is the last grid points, inclusive
+  (TF FakeQuant, on its nudged range);
+* ``clipped_code``: ``dx = g * [qmin <= R(x / s) + z <= qmax]``: the boundary
+  is half a step beyond the last grid points, ``x`` up to about
+  ``(qmax - z + 0.5) s`` passes (PyTorch).
 
 With ``clipped_code`` the gradient flows on ``((qmax - z) s, (qmax - z + 0.5) s)``
 although the output is clamped (constant) there; with ``clipped_float`` it
@@ -71,7 +68,7 @@ def ste_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
     >>> ste_vjp([1.0, -2.0], [0.3, 7.0]).grad_x.tolist()
     [1.0, -2.0]
     """
-    xa, ga = _grad_and_input(g, x)
+    _, ga = _grad_and_input(g, x)
     return InputGrad(ga.copy())
 
 
@@ -169,7 +166,9 @@ def fake_quantize_vjp(
     """
     check_choice("estimator", estimator, ESTIMATORS)
     check_choice("rounding", rounding, ROUNDING_MODES[:-1])
-    xa, s, z, g_layout, cd = _prepare(x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype)
+    xa, s, z, g_layout, cd = _prepare(
+        x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype
+    )
     _, ga = _grad_and_input(g, xa)
     if estimator == "identity":
         return InputGrad(ga.copy())

@@ -114,6 +114,15 @@ def test_per_block_partial_last_block() -> None:
     assert y.tolist() == [1.0, 2.0, 3.0, 4.0, 4.0, 6.0, 7.0]
 
 
+def test_dequantize_float16_rounds_once() -> None:
+    # -23150 * 0.11676025390625 = -2702.99988; the nearest float16 is -2702 (spacing 2 there);
+    # rounding -23150 to float16 first (-23152, spacing 16) gives -2703.23, which rounds to -2704.
+    s = float(np.float16(0.11676025390625))
+    assert s == 0.11676025390625
+    assert dequantize(np.array([-23150], np.int16), s, 0, dtype=np.float16).tolist() == [-2702.0]
+    assert dequantize(np.array([65535], np.uint16), 2.0, 0, dtype=np.float16).tolist() == [np.inf]
+
+
 def test_dequantize_hand_example() -> None:
     assert dequantize(np.array([0, 128, 255], np.uint8), 0.5, 128).tolist() == [-64.0, 0.0, 63.5]
     q32 = np.array([-(2**31), 2**31 - 1], np.int32)
@@ -129,6 +138,7 @@ def test_dequantize_hand_example() -> None:
         ({"scale": -1.0}, ValueError, "scale must be finite and > 0"),
         ({"zero_point": 300}, ValueError, r"zero_point must lie in \[0, 255\]"),
         ({"zero_point": 1.5}, ValueError, "zero_point must hold integers"),
+        ({"zero_point": True}, TypeError, "zero_point must be an integer array"),
         ({"quant_min": 5, "quant_max": 5}, ValueError, "quant_min must be < quant_max"),
         ({"axis": 3}, ValueError, "axis=3 is out of range"),
         ({"scale": [1.0, 2.0]}, ValueError, "scale must have one element"),

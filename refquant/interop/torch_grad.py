@@ -40,6 +40,17 @@ from numpy.typing import ArrayLike, NDArray
 from refquant._exact import fma_float32
 from refquant._validate import as_float_array, normalize_axis
 
+__all__ = [
+    "FakeQuantizeGrads",
+    "LearnableFakeQuantizeGrads",
+    "fake_quantize_per_channel_affine_vjp",
+    "fake_quantize_per_tensor_affine_vjp",
+    "learnable_fake_quantize_per_channel_affine",
+    "learnable_fake_quantize_per_channel_affine_vjp",
+    "learnable_fake_quantize_per_tensor_affine",
+    "learnable_fake_quantize_per_tensor_affine_vjp",
+]
+
 _F32 = np.float32
 
 
@@ -57,7 +68,7 @@ class LearnableFakeQuantizeGrads(NamedTuple):
     grad_zero_point: NDArray[np.float32]
 
 
-def float32_array(name: str, value: ArrayLike) -> NDArray[np.float32]:
+def _float32_array(name: str, value: ArrayLike) -> NDArray[np.float32]:
     """Arrays must be float32; Python scalars and lists become float32, as in ``torch.tensor``."""
     if not isinstance(value, np.ndarray):
         return np.asarray(as_float_array(name, np.asarray(value, dtype=np.float64)), dtype=_F32)
@@ -66,12 +77,12 @@ def float32_array(name: str, value: ArrayLike) -> NDArray[np.float32]:
     return value
 
 
-def check_grad_shape(grad: NDArray[Any], x: NDArray[Any]) -> None:
+def _check_grad_shape(grad: NDArray[Any], x: NDArray[Any]) -> None:
     if grad.shape != x.shape:
         raise ValueError(f"grad must have the shape of input {x.shape}, got {grad.shape}")
 
 
-def per_tensor_mask(
+def _per_tensor_mask(
     x: NDArray[np.float32], scale: float, zero_point: int, qmin: int, qmax: int
 ) -> NDArray[Any]:
     """``qmin <= z + rint(x * fl(1/s)) <= qmax`` with the sum in float32 (NaN -> False)."""
@@ -82,7 +93,7 @@ def per_tensor_mask(
         return (q >= qmin) & (q <= qmax)
 
 
-def per_channel_mask(
+def _per_channel_mask(
     x: NDArray[np.float32],
     scale: NDArray[np.float32],
     zero_point: NDArray[Any],
@@ -101,19 +112,19 @@ def per_channel_mask(
         return (q >= qmin) & (q <= qmax)
 
 
-def masked(grad: NDArray[np.float32], mask: NDArray[Any]) -> NDArray[np.float32]:
+def _masked(grad: NDArray[np.float32], mask: NDArray[Any]) -> NDArray[np.float32]:
     """``grad * mask`` as a multiplication, so that ``inf * 0`` is NaN exactly as in torch."""
     with np.errstate(invalid="ignore"):
         return (grad * mask.astype(_F32)).astype(_F32, copy=False)
 
 
-def learnable_zero_point_forward(zero_point: ArrayLike, qmin: int, qmax: int) -> NDArray[np.float32]:
+def _learnable_zero_point_forward(zero_point: ArrayLike, qmin: int, qmax: int) -> NDArray[np.float32]:
     """Forward rounding of the zero point: ``clamp(nearbyint(z), qmin, qmax)`` (half to even)."""
     z = np.asarray(zero_point, dtype=_F32)
     return np.clip(np.rint(z), _F32(qmin), _F32(qmax))
 
 
-def learnable_tensor_grads(
+def _learnable_tensor_grads(
     grad: NDArray[np.float32],
     x: NDArray[np.float32],
     scale: float,
@@ -135,7 +146,7 @@ def learnable_tensor_grads(
     return LearnableFakeQuantizeGrads(dx, _sum32(ds_vec, None), _sum32(dz_vec, None))
 
 
-def learnable_channel_grads(
+def _learnable_channel_grads(
     grad: NDArray[np.float32],
     x: NDArray[np.float32],
     scale: NDArray[np.float32],
@@ -150,7 +161,7 @@ def learnable_channel_grads(
     shape = [1] * x.ndim
     shape[ax] = -1
     s = scale.reshape(shape)
-    z = learnable_zero_point_forward(zero_point, qmin, qmax).reshape(shape)
+    z = _learnable_zero_point_forward(zero_point, qmin, qmax).reshape(shape)
     inv = _F32(1.0) / s
     with np.errstate(invalid="ignore", over="ignore"):
         xq = np.rint(fma_float32(x, inv, z))
@@ -228,11 +239,11 @@ def fake_quantize_per_tensor_affine_vjp(
     >>> fake_quantize_per_tensor_affine_vjp([1.0] * 5, x, 1.0, 0, -1, 12).grad_input.tolist()
     [0.0, 1.0, 1.0, 1.0, 0.0]
     """
-    x = float32_array("input", input)
-    g = float32_array("grad", grad)
-    check_grad_shape(g, x)
+    x = _float32_array("input", input)
+    g = _float32_array("grad", grad)
+    _check_grad_shape(g, x)
     _check_qrange(quant_min, quant_max, zero_point)
-    return FakeQuantizeGrads(masked(g, per_tensor_mask(x, scale, zero_point, quant_min, quant_max)))
+    return FakeQuantizeGrads(_masked(g, _per_tensor_mask(x, scale, zero_point, quant_min, quant_max)))
 
 
 def fake_quantize_per_channel_affine_vjp(
@@ -273,14 +284,14 @@ def fake_quantize_per_channel_affine_vjp(
     >>> fake_quantize_per_channel_affine_vjp(g, x, [1.0, 2.0], [0, 0], 0, -1, 1).grad_input.tolist()
     [[1.0, 0.0], [1.0, 0.0]]
     """
-    x = float32_array("input", input)
-    g = float32_array("grad", grad)
-    check_grad_shape(g, x)
+    x = _float32_array("input", input)
+    g = _float32_array("grad", grad)
+    _check_grad_shape(g, x)
     ax = normalize_axis("axis", axis, x.ndim)
     s = _channel("scale", as_float_array("scale", scale), x, ax).astype(_F32)
     z = _channel("zero_point", np.asarray(zero_point), x, ax)
     _check_qrange(quant_min, quant_max, z)
-    return FakeQuantizeGrads(masked(g, per_channel_mask(x, s, z, ax, quant_min, quant_max)))
+    return FakeQuantizeGrads(_masked(g, _per_channel_mask(x, s, z, ax, quant_min, quant_max)))
 
 
 def learnable_fake_quantize_per_tensor_affine(
@@ -327,9 +338,9 @@ def learnable_fake_quantize_per_tensor_affine(
     """
     from refquant.interop.torch import fake_quantize_per_tensor_affine
 
-    x = float32_array("input", input)
+    x = _float32_array("input", input)
     s, z = _one("scale", scale), _one("zero_point", zero_point)
-    zf = learnable_zero_point_forward(z, quant_min, quant_max)
+    zf = _learnable_zero_point_forward(z, quant_min, quant_max)
     return fake_quantize_per_tensor_affine(x, float(s), int(zf), quant_min, quant_max)
 
 
@@ -381,12 +392,12 @@ def learnable_fake_quantize_per_tensor_affine_vjp(
     >>> r.grad_input.tolist(), r.grad_scale.tolist(), r.grad_zero_point.tolist()
     ([1.0, 0.0], [15.399999618530273], [-0.5])
     """
-    x = float32_array("input", input)
-    g = float32_array("grad", grad)
-    check_grad_shape(g, x)
+    x = _float32_array("input", input)
+    g = _float32_array("grad", grad)
+    _check_grad_shape(g, x)
     s, z = _one("scale", scale), _one("zero_point", zero_point)
     _check_qrange(quant_min, quant_max, None)
-    return learnable_tensor_grads(g, x, float(s), float(z), quant_min, quant_max, grad_factor)
+    return _learnable_tensor_grads(g, x, float(s), float(z), quant_min, quant_max, grad_factor)
 
 
 def learnable_fake_quantize_per_channel_affine(
@@ -428,10 +439,10 @@ def learnable_fake_quantize_per_channel_affine(
     """
     from refquant.interop.torch import fake_quantize_per_channel_affine
 
-    x = float32_array("input", input)
+    x = _float32_array("input", input)
     ax = normalize_axis("axis", axis, x.ndim)
     s = _channel("scale", as_float_array("scale", scale), x, ax).astype(_F32)
-    z = learnable_zero_point_forward(
+    z = _learnable_zero_point_forward(
         _channel("zero_point", as_float_array("zero_point", zero_point), x, ax), quant_min, quant_max
     )
     return fake_quantize_per_channel_affine(x, s, z.astype(np.int64), ax, quant_min, quant_max)
@@ -476,14 +487,14 @@ def learnable_fake_quantize_per_channel_affine_vjp(
     >>> r.grad_scale.tolist(), r.grad_zero_point.tolist()
     ([15.399999618530273], [-0.5])
     """
-    x = float32_array("input", input)
-    g = float32_array("grad", grad)
-    check_grad_shape(g, x)
+    x = _float32_array("input", input)
+    g = _float32_array("grad", grad)
+    _check_grad_shape(g, x)
     ax = normalize_axis("axis", axis, x.ndim)
     s = _channel("scale", as_float_array("scale", scale), x, ax).astype(_F32)
     z = _channel("zero_point", as_float_array("zero_point", zero_point), x, ax).astype(_F32)
     _check_qrange(quant_min, quant_max, None)
-    return learnable_channel_grads(g, x, s, z, ax, quant_min, quant_max, grad_factor)
+    return _learnable_channel_grads(g, x, s, z, ax, quant_min, quant_max, grad_factor)
 
 
 def _one(name: str, value: ArrayLike) -> np.float32:
