@@ -19,12 +19,13 @@ stops exactly at the last grid point. At ``x = hi`` both pass the gradient.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant import _granularity as gran
+from refquant._types import InputGrad
 from refquant._validate import as_float_array, check_choice
 from refquant.quantize import OpOrder, _prepare
 from refquant.rounding import ROUNDING_MODES, RoundingMode, _round
@@ -33,12 +34,6 @@ __all__ = ["InputGrad", "clipped_ste_vjp", "fake_quantize_vjp", "ste_vjp"]
 
 Estimator = Literal["identity", "clipped_float", "clipped_code"]
 ESTIMATORS = ("identity", "clipped_float", "clipped_code")
-
-
-class InputGrad(NamedTuple):
-    """The gradient with respect to the input, the only differentiable argument."""
-
-    grad_x: NDArray[Any]
 
 
 def ste_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
