@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array, check_range
+from refquant._validate import as_float_array, check_range, normalize_axis
 from refquant.rounding import _round
 
 __all__ = [
@@ -68,19 +68,27 @@ def lsq_grad_scale(n: int, quant_max: int) -> float:
 
 
 def lsq_fake_quantize(
-    x: ArrayLike, step: ArrayLike, quant_min: int, quant_max: int, offset: ArrayLike = 0.0
+    x: ArrayLike,
+    step: ArrayLike,
+    quant_min: int,
+    quant_max: int,
+    offset: ArrayLike = 0.0,
+    *,
+    axis: int | None = None,
 ) -> NDArray[Any]:
     """LSQ / LSQ+ forward: ``x_hat = s * round(clip((x - beta) / s, qmin, qmax)) + beta``.
 
     Parameters
     ----------
     x : array_like of float, any shape
-    step : float or 0-d array
-        The step size ``s > 0``.
+    step : float, or array of shape ``(x.shape[axis],)``
+        The step size ``s > 0``: one per tensor, or one per channel along ``axis``.
     quant_min, quant_max : int
         Integer range, e.g. ``-Q_N = -128`` and ``Q_P = 127`` for signed 8 bits.
     offset : float
-        LSQ+'s learned offset ``beta`` (0 for LSQ).
+        LSQ+'s learned offset ``beta`` (0 for LSQ), per tensor.
+    axis : int, optional
+        The channel axis of a per-channel ``step``.
 
     Returns
     -------
@@ -99,7 +107,7 @@ def lsq_fake_quantize(
     >>> lsq_fake_quantize([-3.0, 0.26, 0.74, 9.0], 0.5, -4, 3).tolist()
     [-2.0, 0.5, 0.5, 1.5]
     """
-    xa, s, b = _args(x, step, offset, quant_min, quant_max)
+    xa, s, b, _ = _args(x, step, offset, quant_min, quant_max, axis)
     v = np.clip((xa - b) / s, quant_min, quant_max)
     return (s * _round(v, "half_even", None) + b).astype(xa.dtype, copy=False)
 
@@ -112,6 +120,7 @@ def lsq_fake_quantize_vjp(
     quant_max: int,
     *,
     grad_scale: float | None = None,
+    axis: int | None = None,
 ) -> LSQGrads:
     """LSQ gradients ``(dx, ds)``: STE inside the range, the LSQ step gradient, scaled.
 
@@ -122,13 +131,18 @@ def lsq_fake_quantize_vjp(
     x, step, quant_min, quant_max
         As in :func:`lsq_fake_quantize`.
     grad_scale : float, optional
-        Multiplies the step gradient; default ``1 / sqrt(x.size * quant_max)``
-        (:func:`lsq_grad_scale`). Pass 1.0 for the unscaled derivative.
+        Multiplies the step gradient; default ``1 / sqrt(N * quant_max)`` with
+        ``N`` the number of elements sharing a step (:func:`lsq_grad_scale`).
+        Pass 1.0 for the unscaled derivative.
+    axis : int, optional
+        The channel axis of a per-channel ``step``; ``grad_step`` then sums
+        over every other axis.
 
     Returns
     -------
     LSQGrads
-        ``grad_x`` (shape of ``x``) and ``grad_step`` (0-d), ``x``'s dtype.
+        ``grad_x`` (shape of ``x``) and ``grad_step`` (0-d, or ``(C,)`` per
+        channel), ``x``'s dtype.
 
     Notes
     -----
@@ -150,7 +164,7 @@ def lsq_fake_quantize_vjp(
     >>> r.grad_x.tolist(), float(r.grad_step)
     ([1.0, 1.0, 0.0], 3.4)
     """
-    r = _lsq_grads(g, x, step, 0.0, quant_min, quant_max, grad_scale)
+    r = _lsq_grads(g, x, step, 0.0, quant_min, quant_max, grad_scale, axis)
     return LSQGrads(r.grad_x, r.grad_step)
 
 
@@ -199,7 +213,7 @@ def lsq_plus_fake_quantize_vjp(
     >>> r.grad_x.tolist(), float(r.grad_step), float(r.grad_offset)
     ([1.0, 0.0], 7.4, 1.0)
     """
-    return _lsq_grads(g, x, step, offset, quant_min, quant_max, grad_scale)
+    return _lsq_grads(g, x, step, offset, quant_min, quant_max, grad_scale, None)
 
 
 def _lsq_grads(
@@ -210,35 +224,47 @@ def _lsq_grads(
     quant_min: int,
     quant_max: int,
     grad_scale: float | None,
+    axis: int | None,
 ) -> LSQPlusGrads:
-    xa, s, b = _args(x, step, offset, quant_min, quant_max)
+    xa, s, b, others = _args(x, step, offset, quant_min, quant_max, axis)
     ga = np.asarray(as_float_array("g", g), dtype=xa.dtype)
     if ga.shape != xa.shape:
         raise ValueError(f"g must have the shape of x {xa.shape}, got {ga.shape}")
-    gs = lsq_grad_scale(max(xa.size, 1), quant_max) if grad_scale is None else float(grad_scale)
+    per_step = max(xa.size // max(np.size(s), 1), 1)
+    gs = lsq_grad_scale(per_step, quant_max) if grad_scale is None else float(grad_scale)
     v = (xa - b) / s
     inside = (v > quant_min) & (v < quant_max)
     ds_elem = np.where(
         inside, _round(v, "half_even", None) - v, np.where(v <= quant_min, quant_min, quant_max)
     )
     dtype = xa.dtype
-    grad_step = np.asarray(gs * np.sum(ga * ds_elem), dtype=dtype)
+    grad_step = np.asarray(gs * np.sum(ga * ds_elem, axis=others), dtype=dtype)
     grad_offset = np.asarray(gs * np.sum(ga * ~inside), dtype=dtype)
     return LSQPlusGrads((ga * inside).astype(dtype), grad_step, grad_offset)
 
 
 def _args(
-    x: ArrayLike, step: ArrayLike, offset: ArrayLike, quant_min: int, quant_max: int
-) -> tuple[NDArray[Any], Any, Any]:
+    x: ArrayLike, step: ArrayLike, offset: ArrayLike, quant_min: int, quant_max: int, axis: int | None
+) -> tuple[NDArray[Any], Any, Any, tuple[int, ...] | None]:
+    """Validated ``x``, ``step`` (scalar, or shaped to broadcast along ``axis``), offset, reduce axes."""
     check_range(quant_min, quant_max)
     xa = as_float_array("x", x)
-    s = as_float_array("step", step)
+    st = as_float_array("step", step).astype(xa.dtype)
     b = as_float_array("offset", offset)
-    if s.size != 1 or b.size != 1:
-        raise ValueError(f"step and offset must be scalars, got shapes {s.shape} and {b.shape}")
-    sv, bv = xa.dtype.type(s.reshape(())), xa.dtype.type(b.reshape(()))
-    if not (np.isfinite(sv) and sv > 0):
-        raise ValueError(f"step must be finite and > 0, got {sv}")
+    if b.size != 1:
+        raise ValueError(f"offset must be a scalar, got shape {b.shape}")
+    bv = xa.dtype.type(b.reshape(()))
     if not np.isfinite(bv):
         raise ValueError(f"offset must be finite, got {bv}")
-    return xa, sv, bv
+    if not np.all(np.isfinite(st) & (st > 0)):
+        raise ValueError(f"step must be finite and > 0, got {st}")
+    if axis is None:
+        if st.size != 1:
+            raise ValueError(f"step must be a scalar without an axis, got shape {st.shape}")
+        return xa, xa.dtype.type(st.reshape(())), bv, None
+    ax = normalize_axis("axis", axis, xa.ndim)
+    if st.shape != (xa.shape[ax],):
+        raise ValueError(f"step must have shape ({xa.shape[ax]},) for axis={ax}, got {st.shape}")
+    shape = [1] * xa.ndim
+    shape[ax] = -1
+    return xa, st.reshape(shape), bv, tuple(i for i in range(xa.ndim) if i != ax)

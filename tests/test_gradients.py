@@ -263,3 +263,19 @@ def test_check_vjp_against_for_the_ste() -> None:
         rtol=0,
         atol=0,
     )
+
+
+def test_lsq_per_channel_equals_per_tensor_channel_by_channel() -> None:
+    rng = np.random.default_rng(8)
+    x = rng.normal(0, 1, (3, 50))
+    g = rng.standard_normal((3, 50))
+    steps = np.array([0.1, 0.3, 0.05])
+    y = lsq_fake_quantize(x, steps, -8, 7, axis=0)
+    r = lsq_fake_quantize_vjp(g, x, steps, -8, 7, axis=0)
+    for c in range(3):
+        assert np.array_equal(y[c], lsq_fake_quantize(x[c], steps[c], -8, 7))
+        rc = lsq_fake_quantize_vjp(g[c], x[c], steps[c], -8, 7)  # default scale 1/sqrt(50 * 7) both
+        assert np.array_equal(r.grad_x[c], rc.grad_x)
+        assert r.grad_step[c] == pytest.approx(float(rc.grad_step), rel=1e-12)
+    with pytest.raises(ValueError, match=r"step must have shape \(3,\)"):
+        lsq_fake_quantize(x, steps[:2], -8, 7, axis=0)
