@@ -1,0 +1,323 @@
+"""A multilayer perceptron as plain data, with a hand-written forward and backward.
+
+The parameters are a list of ``(w, b)`` pairs, ``w`` of shape ``(out, in)``
+as in PyTorch. Layer ``l`` computes ``z_l = a_l @ w_l.T + b_l`` and, except for
+the last, ``a_{l+1} = act(z_l)``; the last layer's ``z`` are the logits.
+
+Two optional hooks make the same code serve quantization and pruning:
+
+* ``masks[l]`` (0/1 arrays of ``w_l``'s shape) multiply the weights before
+  anything else: ``w_eff = quantize(w * mask)``; gradients are masked too;
+* ``quant[l] = LayerQuant(weight, activation)`` fake-quantizes the weights
+  and the *input* of layer ``l`` (:mod:`refquant.nn.qat`).
+
+The backward returns the gradient of every parameter, of the input, and of
+every quantizer's learnable parameters. It recomputes nothing it can take
+from the forward's :class:`MLPCache`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from refquant._validate import as_float_array
+from refquant.nn.layers import (
+    gelu,
+    gelu_vjp,
+    linear,
+    linear_vjp,
+    relu,
+    relu_vjp,
+    sigmoid,
+    sigmoid_vjp,
+    tanh,
+    tanh_vjp,
+)
+from refquant.nn.qat import Quantizer
+
+__all__ = [
+    "LayerQuant",
+    "MLPCache",
+    "MLPGrads",
+    "Params",
+    "count_params",
+    "init_mlp",
+    "mlp_backward",
+    "mlp_forward",
+]
+
+Array = NDArray[Any]
+Params = list[tuple[Array, Array]]
+Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
+Init = Literal["kaiming_uniform", "kaiming_normal", "glorot_uniform", "glorot_normal"]
+
+_ACTIVATIONS = {
+    "relu": (relu, relu_vjp),
+    "tanh": (tanh, tanh_vjp),
+    "sigmoid": (sigmoid, sigmoid_vjp),
+    "gelu": (gelu, gelu_vjp),
+}
+
+
+@dataclass(frozen=True)
+class LayerQuant:
+    """The quantizers of one layer: for its weights and for its input (either may be None)."""
+
+    weight: Quantizer | None = None
+    activation: Quantizer | None = None
+
+
+@dataclass(frozen=True)
+class MLPCache:
+    """What the backward needs from the forward, per layer."""
+
+    inputs: tuple[Array, ...]  # a_l, before input quantization
+    inputs_q: tuple[Array, ...]  # the input the linear layer saw
+    weights_masked: tuple[Array, ...]  # w_l * mask_l
+    weights_q: tuple[Array, ...]  # the weight the linear layer saw
+    pre: tuple[Array, ...]  # z_l
+    quant: tuple[LayerQuant | None, ...]  # the quantizers as used in the forward
+
+
+class MLPGrads(NamedTuple):
+    """Gradients: ``params`` as ``(dw, db)`` pairs, the input, and each layer's quantizer parameters."""
+
+    params: Params
+    x: Array
+    quant: list[tuple[tuple[Array, ...], tuple[Array, ...]]]
+
+
+def init_mlp(
+    sizes: Sequence[int],
+    *,
+    rng: np.random.Generator,
+    init: Init = "kaiming_uniform",
+    dtype: Any = np.float32,
+) -> Params:
+    """Initial parameters for layer sizes ``[in, hidden..., out]``; biases are zero.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        At least two sizes, all >= 1.
+    rng : numpy.random.Generator
+        The only source of randomness.
+    init : {"kaiming_uniform", "kaiming_normal", "glorot_uniform", "glorot_normal"}
+        Kaiming (He et al. 2015, gain sqrt(2) for ReLU): ``U(±sqrt(6 / fan_in))``
+        or ``N(0, 2 / fan_in)``; Glorot (Glorot & Bengio 2010):
+        ``U(±sqrt(6 / (fan_in + fan_out)))`` or ``N(0, 2 / (fan_in + fan_out))``.
+    dtype : numpy float dtype
+
+    Returns
+    -------
+    list of (w, b)
+        ``w`` of shape ``(sizes[l+1], sizes[l])``, ``b`` of shape ``(sizes[l+1],)``.
+
+    Notes
+    -----
+    .. math:: w \\sim \\mathcal U\\big(-\\sqrt{6/n_{in}},\\ \\sqrt{6/n_{in}}\\big) \\quad \\text{(kaiming\\_uniform)}
+
+    These are ``torch.nn.init.kaiming_uniform_(w, nonlinearity="relu")`` and
+    friends, drawn from NumPy's generator (so not the same numbers as torch).
+
+    Examples
+    --------
+    >>> p = init_mlp([64, 32, 10], rng=np.random.default_rng(0))
+    >>> [w.shape for w, _ in p], [b.shape for _, b in p]
+    ([(32, 64), (10, 32)], [(32,), (10,)])
+    """
+    if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
+        raise ValueError(f"sizes must hold at least two positive sizes, got {list(sizes)}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r}")
+    params: Params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        shape = (int(fan_out), int(fan_in))
+        if init == "kaiming_uniform":
+            w = rng.uniform(-1, 1, shape) * np.sqrt(6 / fan_in)
+        elif init == "kaiming_normal":
+            w = rng.standard_normal(shape) * np.sqrt(2 / fan_in)
+        elif init == "glorot_uniform":
+            w = rng.uniform(-1, 1, shape) * np.sqrt(6 / (fan_in + fan_out))
+        elif init == "glorot_normal":
+            w = rng.standard_normal(shape) * np.sqrt(2 / (fan_in + fan_out))
+        else:
+            raise ValueError(f"init must be one of {Init.__args__}, got {init!r}")
+        params.append((w.astype(dtype), np.zeros(shape[0], dtype=dtype)))
+    return params
+
+
+def count_params(params: Params, masks: Sequence[Array | None] | None = None) -> int:
+    """Number of parameters; with masks, only the unmasked weights (and every bias).
+
+    Examples
+    --------
+    >>> count_params(init_mlp([4, 3, 2], rng=np.random.default_rng(0)))
+    23
+    """
+    total = 0
+    for i, (w, b) in enumerate(params):
+        m = None if masks is None else masks[i]
+        total += int(w.size if m is None else np.count_nonzero(m)) + int(b.size)
+    return total
+
+
+def mlp_forward(
+    params: Params,
+    x: Any,
+    *,
+    activation: Activation = "relu",
+    quant: Sequence[LayerQuant | None] | None = None,
+    masks: Sequence[Array | None] | None = None,
+    training: bool = False,
+) -> tuple[Array, MLPCache]:
+    """Logits of the MLP and the cache for :func:`mlp_backward`.
+
+    Parameters
+    ----------
+    params : list of (w, b)
+    x : array_like of float, shape (N, in)
+    activation : {"relu", "tanh", "sigmoid", "gelu"}
+        Between layers (not after the last).
+    quant : sequence of LayerQuant or None, optional
+        One per layer (module docstring).
+    masks : sequence of arrays or None, optional
+        One per layer, of the weight's shape.
+    training : bool
+        Passed to the quantizers (observers update their ranges in training).
+
+    Returns
+    -------
+    logits : ndarray, shape (N, out)
+    cache : MLPCache
+        Includes the quantizers as updated by this forward pass.
+
+    Notes
+    -----
+    .. math:: z_l = Q_a(a_l)\\, Q_w(w_l \\odot m_l)^\\top + b_l, \\quad a_{l+1} = \\sigma(z_l)
+
+    Examples
+    --------
+    >>> p = [(np.eye(2), np.zeros(2)), (np.array([[1.0, -1.0]]), np.array([0.5]))]
+    >>> mlp_forward(p, [[1.0, 2.0], [3.0, -1.0]])[0].tolist()
+    [[-0.5], [3.5]]
+    """
+    act = _activation(activation)[0]
+    a = as_float_array("x", x)
+    _check_shapes(params, a, quant, masks)
+    cache: dict[str, list[Any]] = {
+        k: [] for k in ("inputs", "inputs_q", "weights_masked", "weights_q", "pre", "quant")
+    }
+    for i, (w, b) in enumerate(params):
+        lq = None if quant is None else quant[i]
+        wm = w if masks is None or masks[i] is None else w * masks[i]
+        wq, aq, lq_new = wm, a, lq
+        if lq is not None:
+            w_quant, a_quant = lq.weight, lq.activation
+            if w_quant is not None:
+                wq, w_quant = w_quant.forward(wm, training)
+            if a_quant is not None:
+                aq, a_quant = a_quant.forward(a, training)
+            lq_new = LayerQuant(w_quant, a_quant)
+        z = linear(aq, wq, b)
+        for key, value in zip(cache, (a, aq, wm, wq, z, lq_new), strict=True):
+            cache[key].append(value)
+        a = act(z) if i < len(params) - 1 else z
+    return a, MLPCache(**{k: tuple(v) for k, v in cache.items()})
+
+
+def mlp_backward(
+    params: Params,
+    cache: MLPCache,
+    g_logits: Any,
+    *,
+    activation: Activation = "relu",
+    masks: Sequence[Array | None] | None = None,
+) -> MLPGrads:
+    """Gradients of every parameter, of the input and of the quantizers, given ``dL/d logits``.
+
+    Parameters
+    ----------
+    params : list of (w, b)
+        As passed to :func:`mlp_forward`.
+    cache : MLPCache
+        From :func:`mlp_forward` (its quantizers are the ones used).
+    g_logits : array_like, shape (N, out)
+    activation : str
+        As in the forward.
+    masks : sequence of arrays or None, optional
+        As in the forward; masked weights get a zero gradient.
+
+    Returns
+    -------
+    MLPGrads
+        ``params``: ``(dw, db)`` per layer; ``x``: ``dL/dx``; ``quant``: per
+        layer, ``(weight quantizer grads, activation quantizer grads)``.
+
+    Notes
+    -----
+    Backpropagation (Rumelhart et al. 1986) through ``linear_vjp``, the
+    activation's vjp and each quantizer's vjp, in reverse layer order:
+
+    .. math:: \\bar w_l = m_l \\odot Q_w'\\big(\\bar z_l^\\top Q_a(a_l)\\big), \\quad
+              \\bar a_l = Q_a'\\big(\\bar z_l\\, Q_w(w_l \\odot m_l)\\big)
+
+    Examples
+    --------
+    >>> p = [(np.array([[2.0]]), np.array([0.0]))]
+    >>> _, c = mlp_forward(p, [[3.0]])
+    >>> g = mlp_backward(p, c, [[1.0]])
+    >>> g.params[0][0].tolist(), g.params[0][1].tolist(), g.x.tolist()
+    ([[3.0]], [1.0], [[2.0]])
+    """
+    act_vjp = _activation(activation)[1]
+    g = as_float_array("g_logits", g_logits)
+    n = len(params)
+    grads: Params = [None] * n  # type: ignore[list-item]
+    qgrads: list[tuple[tuple[Array, ...], tuple[Array, ...]]] = [((), ())] * n
+    for i in reversed(range(n)):
+        if i < n - 1:
+            g = act_vjp(g, cache.pre[i]).grad_x
+        lg = linear_vjp(g, cache.inputs_q[i], cache.weights_q[i], params[i][1])
+        dw, da = lg.grad_w, lg.grad_x
+        lq = cache.quant[i]
+        wgrads: tuple[Array, ...] = ()
+        agrads: tuple[Array, ...] = ()
+        if lq is not None and lq.weight is not None:
+            dw, wgrads = lq.weight.vjp(dw, cache.weights_masked[i])
+        if lq is not None and lq.activation is not None:
+            da, agrads = lq.activation.vjp(da, cache.inputs[i])
+        if masks is not None and masks[i] is not None:
+            dw = dw * masks[i]
+        assert lg.grad_b is not None
+        grads[i] = (dw, lg.grad_b)
+        qgrads[i] = (wgrads, agrads)
+        g = da
+    return MLPGrads(grads, g, qgrads)
+
+
+def _activation(name: str) -> tuple[Any, Any]:
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
+    return _ACTIVATIONS[name]
+
+
+def _check_shapes(
+    params: Params, x: Array, quant: Sequence[Any] | None, masks: Sequence[Array | None] | None
+) -> None:
+    if not params:
+        raise ValueError("params must hold at least one (w, b) layer")
+    if x.ndim != 2 or x.shape[1] != params[0][0].shape[1]:
+        raise ValueError(f"x must have shape (N, {params[0][0].shape[1]}), got {x.shape}")
+    for name, seq in (("quant", quant), ("masks", masks)):
+        if seq is not None and len(seq) != len(params):
+            raise ValueError(f"{name} must have one entry per layer ({len(params)}), got {len(seq)}")
+    if masks is not None:
+        for i, m in enumerate(masks):
+            if m is not None and m.shape != params[i][0].shape:
+                raise ValueError(f"masks[{i}] must have shape {params[i][0].shape}, got {m.shape}")

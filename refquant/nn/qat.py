@@ -1,0 +1,190 @@
+"""Quantizers that plug into the MLP: fake quantization in the forward, its gradient in the backward.
+
+Each quantizer is an immutable object with
+
+* ``forward(a, training) -> (a_hat, quantizer)``: the fake-quantized tensor and
+  the quantizer to use next time (observers update their range in training);
+* ``vjp(g, a) -> (grad_a, grad_params)``: the gradient with respect to its
+  input and to its own learnable parameters (a tuple, empty when it has none);
+* ``params`` and ``with_params(new)``: the learnable parameters, so that an
+  optimizer can update them like the weights.
+
+Weights are quantized symmetric per output channel (rows of ``w``, the
+``(out, in)`` layout) or per tensor; activations affine per tensor with a
+range from a moving-average min-max observer (PyTorch's
+``MovingAverageMinMaxObserver``: the first batch sets the range, later ones
+move it by ``averaging_constant``) or from calibration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from refquant.formats import IntFormat
+from refquant.lsq import lsq_fake_quantize, lsq_fake_quantize_vjp
+from refquant.qparams import qparams_from_range
+from refquant.quantize import fake_quantize
+from refquant.ste import fake_quantize_vjp
+
+__all__ = [
+    "ActivationQuantizer",
+    "LSQWeightQuantizer",
+    "Quantizer",
+    "WeightQuantizer",
+    "symmetric_weight_qparams",
+]
+
+Array = NDArray[Any]
+
+
+class Quantizer(Protocol):
+    """What :func:`refquant.nn.mlp.mlp_forward` needs from a weight or activation quantizer."""
+
+    @property
+    def params(self) -> tuple[Array, ...]: ...
+
+    def with_params(self, params: tuple[Array, ...]) -> Quantizer: ...
+
+    def forward(self, a: Array, training: bool) -> tuple[Array, Quantizer]: ...
+
+    def vjp(self, g: Array, a: Array) -> tuple[Array, tuple[Array, ...]]: ...
+
+
+def symmetric_weight_qparams(w: Array, bits: int, per_channel: bool) -> tuple[Array, Array, int, int]:
+    """Symmetric narrow-range scale ``max|w| / qmax`` per row or per tensor: ``(scale, zp, qmin, qmax)``.
+
+    Examples
+    --------
+    >>> s, z, lo, hi = symmetric_weight_qparams(np.array([[1.0, -2.0], [0.5, 0.25]]), 8, True)
+    >>> [round(v * 127, 6) for v in s.tolist()], z.tolist(), lo, hi
+    ([2.0, 0.5], [0, 0], -127, 127)
+    """
+    fmt = IntFormat(bits, signed=True, narrow_range=True)
+    lo = w.min(axis=1) if per_channel else w.min()
+    hi = w.max(axis=1) if per_channel else w.max()
+    p = qparams_from_range(
+        lo, hi, fmt.qmin, fmt.qmax, symmetric=True, symmetric_divisor="qmax", dtype=w.dtype
+    )
+    return p.scale, p.zero_point, fmt.qmin, fmt.qmax
+
+
+@dataclass(frozen=True)
+class WeightQuantizer:
+    """Fake-quantize weights with a scale recomputed from the weights on every call; clipped STE.
+
+    The scale covers ``max|w|``, so no weight is clipped and the STE passes
+    every gradient: ``d w_hat / d w = 1``.
+    """
+
+    bits: int
+    per_channel: bool = True
+
+    @property
+    def params(self) -> tuple[Array, ...]:
+        return ()
+
+    def with_params(self, params: tuple[Array, ...]) -> WeightQuantizer:
+        return self
+
+    def forward(self, a: Array, training: bool) -> tuple[Array, WeightQuantizer]:
+        s, z, lo, hi = symmetric_weight_qparams(a, self.bits, self.per_channel)
+        axis = 0 if self.per_channel else None
+        return fake_quantize(a, s, z, lo, hi, axis=axis), self
+
+    def vjp(self, g: Array, a: Array) -> tuple[Array, tuple[Array, ...]]:
+        s, z, lo, hi = symmetric_weight_qparams(a, self.bits, self.per_channel)
+        axis = 0 if self.per_channel else None
+        return fake_quantize_vjp(g, a, s, z, lo, hi, axis=axis).grad_x, ()
+
+
+@dataclass(frozen=True)
+class LSQWeightQuantizer:
+    """LSQ weights: a learned step per output channel (Esser et al. 2020), signed narrow range."""
+
+    step: Array
+    bits: int
+
+    @classmethod
+    def init(cls, w: Array, bits: int) -> LSQWeightQuantizer:
+        """LSQ's initialization ``s = 2 mean|w| / sqrt(Q_P)``, per output channel."""
+        qmax = IntFormat(bits, narrow_range=True).qmax
+        step = 2 * np.mean(np.abs(w), axis=1) / np.sqrt(qmax)
+        return cls(np.maximum(step, np.finfo(w.dtype).tiny).astype(w.dtype), bits)
+
+    @property
+    def params(self) -> tuple[Array, ...]:
+        return (self.step,)
+
+    def with_params(self, params: tuple[Array, ...]) -> LSQWeightQuantizer:
+        (step,) = params
+        return replace(self, step=np.maximum(step, np.finfo(step.dtype).tiny))
+
+    def _range(self) -> tuple[int, int]:
+        f = IntFormat(self.bits, narrow_range=True)
+        return f.qmin, f.qmax
+
+    def forward(self, a: Array, training: bool) -> tuple[Array, LSQWeightQuantizer]:
+        lo, hi = self._range()
+        return lsq_fake_quantize(a, self.step, lo, hi, axis=0), self
+
+    def vjp(self, g: Array, a: Array) -> tuple[Array, tuple[Array, ...]]:
+        lo, hi = self._range()
+        r = lsq_fake_quantize_vjp(g, a, self.step, lo, hi, axis=0)
+        return r.grad_x, (r.grad_step,)
+
+
+@dataclass(frozen=True)
+class ActivationQuantizer:
+    """Affine per-tensor activation fake-quant, unsigned ``bits``, range from a min-max observer.
+
+    In training the observed range moves toward each batch's min and max by
+    ``averaging_constant`` (the first batch sets it); out of training the
+    range is fixed. ``averaging_constant=1`` with ``running_minmax=True``
+    gives the plain running min-max of calibration (PyTorch's MinMaxObserver).
+    """
+
+    bits: int
+    lo: float = 0.0
+    hi: float = 0.0
+    averaging_constant: float = 0.01
+    running_minmax: bool = False
+    initialized: bool = False
+
+    @property
+    def params(self) -> tuple[Array, ...]:
+        return ()
+
+    def with_params(self, params: tuple[Array, ...]) -> ActivationQuantizer:
+        return self
+
+    def observe(self, a: Array) -> ActivationQuantizer:
+        """The quantizer after seeing the batch ``a``."""
+        bmin, bmax = float(a.min()), float(a.max())
+        if not self.initialized:
+            return replace(self, lo=bmin, hi=bmax, initialized=True)
+        if self.running_minmax:
+            return replace(self, lo=min(self.lo, bmin), hi=max(self.hi, bmax))
+        c = self.averaging_constant
+        return replace(self, lo=self.lo + c * (bmin - self.lo), hi=self.hi + c * (bmax - self.hi))
+
+    def qparams(self, dtype: Any) -> tuple[Array, Array, int, int]:
+        fmt = IntFormat(self.bits, signed=False)
+        p = qparams_from_range(self.lo, self.hi, fmt.qmin, fmt.qmax, dtype=dtype)
+        return p.scale, p.zero_point, fmt.qmin, fmt.qmax
+
+    def forward(self, a: Array, training: bool) -> tuple[Array, ActivationQuantizer]:
+        q = self.observe(a) if training else self
+        if not q.initialized:
+            raise ValueError(
+                "the activation quantizer has no range: calibrate it or run it in training first"
+            )
+        s, z, lo, hi = q.qparams(a.dtype)
+        return fake_quantize(a, s, z, lo, hi), q
+
+    def vjp(self, g: Array, a: Array) -> tuple[Array, tuple[Array, ...]]:
+        s, z, lo, hi = self.qparams(a.dtype)
+        return fake_quantize_vjp(g, a, s, z, lo, hi).grad_x, ()
