@@ -18,6 +18,7 @@ from the forward's :class:`MLPCache`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -120,7 +121,9 @@ def init_mlp(
 
     Notes
     -----
-    .. math:: w \\sim \\mathcal U\\big(-\\sqrt{6/n_{in}},\\ \\sqrt{6/n_{in}}\\big) \\quad \\text{(kaiming\\_uniform)}
+    .. math:: w \\sim \\mathcal U\\big(-\\sqrt{6/n_{in}},\\ \\sqrt{6/n_{in}}\\big)
+
+    (``kaiming_uniform``).
 
     These are ``torch.nn.init.kaiming_uniform_(w, nonlinearity="relu")`` and
     friends, drawn from NumPy's generator (so not the same numbers as torch).
@@ -136,7 +139,7 @@ def init_mlp(
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r}")
     params: Params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         shape = (int(fan_out), int(fan_in))
         if init == "kaiming_uniform":
             w = rng.uniform(-1, 1, shape) * np.sqrt(6 / fan_in)
