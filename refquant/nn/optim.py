@@ -1,0 +1,542 @@
+"""Optimizers as pure steps ``(params, grads, state) -> (params, state)``: SGD, Adam, AdamW.
+
+Each optimizer is an ``*_init(params)`` that builds its state and an
+``*_step(params, grads, state, **hyperparameters)`` that returns new
+parameters and a new state; nothing is modified in place, so a state can be
+reused and the same inputs always give bit-identical outputs. The states
+(:class:`SGDState`, :class:`AdamState`) are frozen dataclasses holding the
+step count and tuples of read-only buffers, one per parameter.
+
+The update rules are those of ``torch.optim.SGD``, ``Adam`` and ``AdamW``
+(torch 2.13, the single-tensor path that CPU tensors take), operation by
+operation, in the parameter's dtype (float32 or float64), with each
+hyperparameter rounded to that dtype where torch hands it to a kernel as a
+scalar. Torch's x86-64 CPU kernels for ``add(x, alpha=a)``, ``lerp`` and
+``addcmul`` round once per element, as fused multiply-adds (established
+against exact rational arithmetic for every element of a tensor, vectorized
+body and scalar tail alike, on an AVX-512 machine); refquant emulates those
+FMAs exactly (``addcdiv`` and the divisions are not fused, in both), so:
+
+* SGD agrees with torch **bit for bit**, in float32 and float64;
+* Adam and AdamW agree bit for bit except through the square root: torch's
+  CPU ``sqrt`` (ATen's ``vml`` kernel, MKL's ``vdSqrt``/``vsSqrt`` in the
+  x86-64 builds) is not correctly rounded; it is one ulp off for about 1% of
+  float64 and 17% of float32 elements of a long tensor. refquant's
+  ``np.sqrt`` is correctly rounded. Each step the update then differs by
+  about one ulp of the update (and the sum ``p + u`` by at most one ulp of
+  ``p``); the moments are unaffected unless L2 weight decay feeds ``p``
+  back into the gradient.
+
+NaN and infinity in the gradients propagate as in torch (no checks).
+Hyperparameters must be finite (torch lets some NaNs through); their ranges
+are torch's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from refquant._exact import fma_float32
+
+__all__ = [
+    "AdamState",
+    "SGDState",
+    "adam_init",
+    "adam_step",
+    "adamw_init",
+    "adamw_step",
+    "sgd_init",
+    "sgd_step",
+]
+
+Array = NDArray[Any]
+
+# The one operation torch's x86-64 CPU kernels round differently (see above); the
+# conformance tests substitute torch's to show that everything else is bit-identical.
+_sqrt = np.sqrt
+
+
+@dataclass(frozen=True, eq=False)
+class SGDState:
+    """State of :func:`sgd_step`: the step count and one momentum buffer per parameter.
+
+    A buffer is ``None`` until the first step with ``momentum != 0`` (torch's
+    ``state["momentum_buffer"]``); ``step`` counts calls and does not enter
+    the update. Buffers are read-only arrays of the parameter's shape and dtype.
+    """
+
+    step: int
+    momentum_buffers: tuple[Array | None, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class AdamState:
+    """State of :func:`adam_step` and :func:`adamw_step`: step count and moment buffers.
+
+    ``exp_avgs`` (first moment ``m``), ``exp_avg_sqs`` (second moment ``v``)
+    and ``max_exp_avg_sqs`` (AMSGrad's running maximum of ``v``, which stays
+    zero unless ``amsgrad=True``) hold one read-only array per parameter.
+    ``step`` is the number of steps taken; torch keeps it in a float32
+    tensor, which stops counting at ``2**24`` steps, refquant in an int.
+    """
+
+    step: int
+    exp_avgs: tuple[Array, ...]
+    exp_avg_sqs: tuple[Array, ...]
+    max_exp_avg_sqs: tuple[Array, ...]
+
+
+def sgd_init(params: Sequence[ArrayLike]) -> SGDState:
+    """Initial SGD state: ``step = 0`` and no momentum buffers.
+
+    Parameters
+    ----------
+    params : sequence of float32 or float64 arrays, any shapes
+
+    Returns
+    -------
+    SGDState
+
+    Examples
+    --------
+    >>> sgd_init([np.zeros(3)])
+    SGDState(step=0, momentum_buffers=(None,))
+    """
+    ps = _params(params)
+    return SGDState(0, (None,) * len(ps))
+
+
+def sgd_step(
+    params: Sequence[ArrayLike],
+    grads: Sequence[ArrayLike],
+    state: SGDState,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+) -> tuple[tuple[Array, ...], SGDState]:
+    """One SGD step (torch.optim.SGD): ``p <- p - lr * d``, ``d`` the gradient with L2 decay and momentum.
+
+    Parameters
+    ----------
+    params : sequence of float32 or float64 arrays, any shapes
+    grads : sequence of arrays
+        One per parameter, same shape and dtype.
+    state : SGDState
+        From :func:`sgd_init` or the previous step.
+    lr : float
+        Learning rate, ``>= 0`` (required here; torch's default is ``1e-3``).
+    momentum : float
+        ``>= 0``; 0 turns momentum off (no buffer is created).
+    dampening : float
+        Multiplies the new gradient by ``1 - dampening`` in the buffer
+        update, from the second step on.
+    nesterov : bool
+        Nesterov momentum; requires ``momentum > 0`` and ``dampening == 0``.
+    weight_decay : float
+        L2 penalty ``>= 0``, added to the gradient.
+    maximize : bool
+        Ascend: the gradient is negated first.
+
+    Returns
+    -------
+    params : tuple of new arrays, shapes and dtypes of ``params``
+    state : SGDState
+
+    Notes
+    -----
+    With ``g`` the gradient (``-g`` if ``maximize``), per step ``t``
+    (``lambda`` = weight_decay, ``mu`` = momentum, ``tau`` = dampening, ``eta`` = lr):
+
+    .. math::
+
+        d = g + \\lambda p, \\qquad
+        b_t = \\begin{cases} d & t = 1 \\\\ \\mu b_{t-1} + (1 - \\tau) d & t > 1 \\end{cases},
+        \\qquad
+        p \\leftarrow p - \\eta \\cdot \\begin{cases} d + \\mu b_t & \\text{nesterov} \\\\
+        b_t & \\text{otherwise} \\end{cases}
+
+    (``d`` itself when ``momentum = 0``). The first buffer is a copy of ``d``,
+    undamped. Weight decay enters the gradient before momentum, so it is
+    accumulated in the buffer (L2 regularization, not decoupled decay). Each
+    ``x + a * y`` is one fused multiply-add, as torch's CPU ``add(alpha=)``
+    kernel computes it; ``mu b`` is rounded before the FMA. Source:
+    ``torch.optim.SGD`` (``_single_tensor_sgd``), torch 2.13; Nesterov's form
+    is Sutskever et al., "On the importance of initialization and momentum in
+    deep learning", ICML 2013, as rewritten in torch's documentation.
+
+    Examples
+    --------
+    >>> p, s = sgd_step([np.array([1.0, 2.0])], [np.array([0.5, -1.0])], sgd_init([np.zeros(2)]), lr=0.1)
+    >>> p[0].tolist(), s.step
+    ([0.95, 2.1], 1)
+    """
+    ps = _params(params)
+    gs = _grads(grads, ps)
+    if not isinstance(state, SGDState):
+        raise TypeError(f"state must be an SGDState (from sgd_init), got {type(state).__name__}")
+    _check_buffers("state.momentum_buffers", state.momentum_buffers, ps, optional=True)
+    lr = _nonneg("lr", lr)
+    momentum = _nonneg("momentum", momentum)
+    dampening = _real("dampening", dampening)
+    weight_decay = _nonneg("weight_decay", weight_decay)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError(
+            f"nesterov=True requires momentum > 0 and dampening == 0, "
+            f"got momentum={momentum}, dampening={dampening}"
+        )
+    new_p, new_b = [], []
+    for p0, g0, b0 in zip(ps, gs, state.momentum_buffers, strict=True):
+        c, shape = p0.dtype.type, p0.shape
+        p, g = p0.reshape(-1), g0.reshape(-1)  # 1-d, so that every result is an array
+        buf = None if b0 is None else b0.reshape(-1)
+        d = -g if maximize else g
+        if weight_decay != 0:
+            d = _fma(p, c(weight_decay), d)  # grad.add(param, alpha=weight_decay)
+        if momentum != 0:
+            if buf is None:
+                buf = d.copy()
+            else:  # buf.mul_(momentum).add_(d, alpha=1 - dampening)
+                buf = _fma(d, c(1 - dampening), buf * c(momentum))
+            d = _fma(buf, c(momentum), d) if nesterov else buf
+        new_p.append(_fma(d, c(-lr), p).reshape(shape))  # param.add_(d, alpha=-lr)
+        new_b.append(None if buf is None else _frozen(buf.reshape(shape)))
+    return tuple(new_p), SGDState(state.step + 1, tuple(new_b))
+
+
+def adam_init(params: Sequence[ArrayLike]) -> AdamState:
+    """Initial Adam / AdamW state: ``step = 0`` and zero moments of each parameter's shape and dtype.
+
+    Parameters
+    ----------
+    params : sequence of float32 or float64 arrays, any shapes
+
+    Returns
+    -------
+    AdamState
+
+    Examples
+    --------
+    >>> s = adam_init([np.ones((2, 3), np.float32)])
+    >>> s.step, s.exp_avgs[0].shape, s.exp_avg_sqs[0].dtype, s.max_exp_avg_sqs[0].sum()
+    (0, (2, 3), dtype('float32'), np.float32(0.0))
+    """
+    ps = _params(params)
+
+    def zeros() -> tuple[Array, ...]:
+        return tuple(_frozen(np.zeros_like(p)) for p in ps)
+
+    return AdamState(0, zeros(), zeros(), zeros())
+
+
+adamw_init = adam_init  # AdamW's state is Adam's
+
+
+def adam_step(
+    params: Sequence[ArrayLike],
+    grads: Sequence[ArrayLike],
+    state: AdamState,
+    *,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    amsgrad: bool = False,
+    maximize: bool = False,
+) -> tuple[tuple[Array, ...], AdamState]:
+    """One Adam step (torch.optim.Adam): ``p <- p - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``.
+
+    Parameters
+    ----------
+    params : sequence of float32 or float64 arrays, any shapes
+    grads : sequence of arrays
+        One per parameter, same shape and dtype.
+    state : AdamState
+        From :func:`adam_init` or the previous step.
+    lr : float
+        Learning rate ``>= 0``.
+    betas : (float, float)
+        Decay rates ``(beta1, beta2)`` of the moment averages, each in ``[0, 1)``.
+    eps : float
+        ``>= 0``, added to the bias-corrected ``sqrt(v)`` (outside the root).
+    weight_decay : float
+        L2 penalty ``>= 0``, added to the gradient (see :func:`adamw_step`
+        for the decoupled form).
+    amsgrad : bool
+        Normalize by the running maximum of ``v`` (Reddi et al. 2018).
+    maximize : bool
+        Ascend: the gradient is negated first.
+
+    Returns
+    -------
+    params : tuple of new arrays, shapes and dtypes of ``params``
+    state : AdamState
+
+    Notes
+    -----
+    With ``g`` the gradient (``-g`` if ``maximize``), ``t`` the new step count,
+    ``eta`` = lr, ``lambda`` = weight_decay:
+
+    .. math::
+
+        g \\leftarrow g + \\lambda p, \\quad
+        m \\leftarrow m + (1 - \\beta_1)(g - m), \\quad
+        v \\leftarrow \\beta_2 v + (1 - \\beta_2) g^2, \\quad
+        p \\leftarrow p - \\frac{\\eta}{1 - \\beta_1^t} \\cdot
+        \\frac{m}{\\sqrt{v} / \\sqrt{1 - \\beta_2^t} + \\epsilon}
+
+    (``v`` replaced by ``max(v_max, v)`` with AMSGrad). The bias corrections
+    are computed in Python floats; ``sqrt(1 - beta2**t)`` (as ``** 0.5``)
+    divides ``sqrt(v)`` elementwise rather than multiplying the step size,
+    and ``eps`` is added after that division, i.e. to the bias-corrected
+    ``sqrt(v_hat)``, not inside the root and not to the raw ``sqrt(v)``. The
+    step is ``p + (-(lr / bias_correction1) * m) / denom``. ``m`` is updated
+    by torch's ``lerp`` (one FMA: ``fma(w, g - m, m)`` for ``w = 1 - beta1 <
+    0.5``, else ``fma(w - 1, g - m, g)``), ``v`` by ``mul`` then ``addcmul``
+    (``fma((1 - beta2) * g, g, beta2 * v)``). Source: ``torch.optim.Adam``
+    (``_single_tensor_adam``), torch 2.13; Kingma & Ba, "Adam: A method for
+    stochastic optimization", ICLR 2015, Algorithm 1, whose eps placement
+    this is (the paper's reordering at the end of its section 2, used by
+    TensorFlow's Adam, adds eps to the raw ``sqrt(v)`` instead); AMSGrad:
+    Reddi et al., "On the convergence of Adam and beyond", ICLR 2018.
+
+    Examples
+    --------
+    The first step moves each parameter by ``lr * sign(g)`` (up to ``eps``):
+
+    >>> p, s = adam_step([np.array([1.0, 2.0])], [np.array([0.5, -3.0])], adam_init([np.zeros(2)]), lr=0.1)
+    >>> np.round(p[0], 6).tolist(), s.step
+    ([0.9, 2.1], 1)
+    """
+    return _adam(params, grads, state, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled=False)
+
+
+def adamw_step(
+    params: Sequence[ArrayLike],
+    grads: Sequence[ArrayLike],
+    state: AdamState,
+    *,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+    maximize: bool = False,
+) -> tuple[tuple[Array, ...], AdamState]:
+    """One AdamW step (torch.optim.AdamW): ``p <- p * (1 - lr * wd)``, then Adam's step without L2.
+
+    Parameters
+    ----------
+    params, grads, state, lr, betas, eps, amsgrad, maximize
+        As in :func:`adam_step`; the state comes from :func:`adam_init`
+        (alias :func:`adamw_init`).
+    weight_decay : float
+        Decoupled decay ``>= 0`` (default ``1e-2``, torch's).
+
+    Returns
+    -------
+    params : tuple of new arrays, shapes and dtypes of ``params``
+    state : AdamState
+
+    Notes
+    -----
+    .. math::
+
+        p \\leftarrow p \\cdot (1 - \\eta \\lambda), \\qquad
+        p \\leftarrow p - \\frac{\\eta}{1 - \\beta_1^t} \\cdot
+        \\frac{m}{\\sqrt{v} / \\sqrt{1 - \\beta_2^t} + \\epsilon}
+
+    with ``m`` and ``v`` updated from the gradient alone, as in
+    :func:`adam_step` with ``weight_decay = 0``. The factor ``1 - lr * wd``
+    is computed in a Python float and rounded to the dtype once; the decay
+    uses the current ``lr`` (torch's choice; the paper multiplies the decay
+    by a schedule multiplier ``eta_t``, not by the learning rate ``alpha``).
+    Source: ``torch.optim.AdamW`` (``Adam`` with
+    ``decoupled_weight_decay=True``), torch 2.13; Loshchilov & Hutter,
+    "Decoupled weight decay regularization", ICLR 2019, Algorithm 2.
+
+    Examples
+    --------
+    >>> p, _ = adamw_step([np.array([1.0])], [np.array([0.0])], adamw_init([np.zeros(1)]), lr=0.1,
+    ...                   weight_decay=0.5)
+    >>> p[0].tolist()  # 1 * (1 - 0.05); a zero gradient moves nothing else
+    [0.95]
+    """
+    return _adam(params, grads, state, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled=True)
+
+
+def _adam(
+    params: Sequence[ArrayLike],
+    grads: Sequence[ArrayLike],
+    state: AdamState,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    *,
+    decoupled: bool,
+) -> tuple[tuple[Array, ...], AdamState]:
+    ps = _params(params)
+    gs = _grads(grads, ps)
+    if not isinstance(state, AdamState):
+        raise TypeError(f"state must be an AdamState (from adam_init), got {type(state).__name__}")
+    for name in ("exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"):
+        _check_buffers(f"state.{name}", getattr(state, name), ps, optional=False)
+    lr, eps = _nonneg("lr", lr), _nonneg("eps", eps)
+    weight_decay = _nonneg("weight_decay", weight_decay)
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair of floats, got {betas!r}")
+    beta1, beta2 = (_real(f"betas[{i}]", b) for i, b in enumerate(betas))
+    for i, b in enumerate((beta1, beta2)):
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"betas[{i}] must lie in [0, 1), got {b}")
+
+    step = state.step + 1
+    bias_correction1 = 1 - beta1 ** float(step)
+    bias_correction2 = 1 - beta2 ** float(step)
+    step_size = lr / bias_correction1
+    bias_correction2_sqrt = bias_correction2**0.5
+    out_p, out_m, out_v, out_vmax = [], [], [], []
+    for p0, g0, m0, v0, vmax0 in zip(
+        ps, gs, state.exp_avgs, state.exp_avg_sqs, state.max_exp_avg_sqs, strict=True
+    ):
+        c, shape = p0.dtype.type, p0.shape
+        p, g, m, v, vmax = (a.reshape(-1) for a in (p0, g0, m0, v0, vmax0))
+        g = -g if maximize else g
+        if weight_decay != 0:
+            if decoupled:
+                p = p * c(1 - lr * weight_decay)  # param.mul_(1 - lr * weight_decay)
+            else:
+                g = _fma(p, c(weight_decay), g)  # grad.add(param, alpha=weight_decay)
+        m = _lerp(m, g, c(1 - beta1))  # exp_avg.lerp_(grad, 1 - beta1)
+        v = _fma(c(1 - beta2) * g, g, v * c(beta2))  # exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2)
+        if amsgrad:
+            vmax = np.maximum(vmax, v)
+        denom = _sqrt(vmax if amsgrad else v) / c(bias_correction2_sqrt) + c(eps)
+        out_p.append((p + (c(-step_size) * m) / denom).reshape(shape))  # param.addcdiv_(m, denom, -step_size)
+        out_m.append(_frozen(m.reshape(shape)))
+        out_v.append(_frozen(v.reshape(shape)))
+        out_vmax.append(_frozen(vmax.reshape(shape)))
+    return tuple(out_p), AdamState(step, tuple(out_m), tuple(out_v), tuple(out_vmax))
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def _lerp(start: Array, end: Array, w: np.floating[Any]) -> Array:
+    """ATen's ``lerp`` with a scalar weight, as its CPU kernel computes it (one FMA)."""
+    diff = end - start
+    if abs(w) < 0.5:
+        return _fma(diff, w, start)
+    return _fma(diff, w - w.dtype.type(1), end)
+
+
+def _fma(a: Array, b: Array | np.floating[Any], c: Array) -> Array:
+    """Correctly rounded ``a * b + c`` in ``c``'s dtype, for 1-d ``a``, ``c`` (and ``b`` or a scalar)."""
+    return fma_float32(a, b, c) if c.dtype == np.float32 else _fma_float64(a, b, c)
+
+
+_SPLIT = 134217729.0  # 2**27 + 1, Veltkamp's splitting constant for float64
+
+
+def _fma_float64(a: Array, b: Array | np.floating[Any], c: Array) -> Array:
+    """Float64 FMA, exact except when ``a * b`` underflows or overflows (then ``a * b + c``).
+
+    Boldo & Melquiond, "Emulation of FMA and correctly rounded sums: proved
+    algorithms using rounding to odd", IEEE Trans. Computers 57(4), 2008:
+    ``a * b = uh + ul`` (Dekker), ``c + uh = th + tl`` (TwoSum), then
+    ``RN(th + RO(tl + ul))`` with ``RO`` rounding to odd.
+    """
+    a, b, c = np.broadcast_arrays(a, np.asarray(b, np.float64), c)
+    with np.errstate(over="ignore", invalid="ignore"):
+        uh = a * b
+        t = _SPLIT * a
+        ah = t - (t - a)
+        t = _SPLIT * b
+        bh = t - (t - b)
+        al, bl = a - ah, b - bh
+        ul = ((ah * bh - uh) + ah * bl + al * bh) + al * bl
+        th, tl = _two_sum(c, uh)
+        s, e = _two_sum(tl, ul)
+        odd = (s.view(np.int64) & 1) == 1
+        s = np.where((e != 0) & ~odd, np.nextafter(s, np.where(e > 0, np.inf, -np.inf)), s)
+        r = th + s
+        plain = uh + c
+    # a zero result is exactly a*b + c (a or b zero, or exact cancellation): keep its sign
+    return np.where(np.isfinite(r) & (r != 0), r, plain)
+
+
+def _two_sum(a: Array, b: Array) -> tuple[Array, Array]:
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _frozen(a: Array) -> Array:
+    a.flags.writeable = False
+    return a
+
+
+def _params(params: Sequence[ArrayLike]) -> list[Array]:
+    if isinstance(params, (np.ndarray, str, bytes)) or not isinstance(params, Sequence):
+        raise TypeError(f"params must be a sequence of arrays, got {type(params).__name__}")
+    out = [np.asarray(p) for p in params]
+    for i, p in enumerate(out):
+        if p.dtype not in (np.float32, np.float64):
+            raise TypeError(f"params[{i}] must be float32 or float64, got dtype {p.dtype}")
+    return out
+
+
+def _grads(grads: Sequence[ArrayLike], params: list[Array]) -> list[Array]:
+    if isinstance(grads, (np.ndarray, str, bytes)) or not isinstance(grads, Sequence):
+        raise TypeError(f"grads must be a sequence of arrays, got {type(grads).__name__}")
+    if len(grads) != len(params):
+        raise ValueError(f"grads must have one array per parameter ({len(params)}), got {len(grads)}")
+    out = [np.asarray(g) for g in grads]
+    for i, (g, p) in enumerate(zip(out, params, strict=True)):
+        if g.shape != p.shape:
+            raise ValueError(f"grads[{i}] must have shape {p.shape} (params[{i}]), got {g.shape}")
+        if g.dtype != p.dtype:
+            raise TypeError(f"grads[{i}] must have dtype {p.dtype} (params[{i}]), got {g.dtype}")
+    return out
+
+
+def _check_buffers(name: str, bufs: tuple[Array | None, ...], params: list[Array], optional: bool) -> None:
+    if len(bufs) != len(params):
+        raise ValueError(f"{name} must have one buffer per parameter ({len(params)}), got {len(bufs)}")
+    for i, (b, p) in enumerate(zip(bufs, params, strict=True)):
+        if b is None and optional:
+            continue
+        if not isinstance(b, np.ndarray) or b.shape != p.shape or b.dtype != p.dtype:
+            got = f"{b.shape} {b.dtype}" if isinstance(b, np.ndarray) else type(b).__name__
+            raise ValueError(f"{name}[{i}] must be a {p.shape} {p.dtype} array like params[{i}], got {got}")
+
+
+def _real(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite, got {x}")
+    return x
+
+
+def _nonneg(name: str, value: object) -> float:
+    x = _real(name, value)
+    if x < 0:
+        raise ValueError(f"{name} must be >= 0, got {x}")
+    return x
