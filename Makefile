@@ -26,8 +26,8 @@ demo: $(DEMO_STAMP)
 test: lint types pytest docs
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check refquant tests benchmarks docs/conf.py
-	$(VENV)/bin/ruff format --check refquant tests benchmarks docs/conf.py
+	$(VENV)/bin/ruff check refquant tests benchmarks docs/conf.py conftest.py
+	$(VENV)/bin/ruff format --check refquant tests benchmarks docs/conf.py conftest.py
 
 types: $(STAMP)
 	$(VENV)/bin/mypy

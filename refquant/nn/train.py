@@ -1,0 +1,247 @@
+"""Training loops for the MLP: plain, quantization-aware and pruning-aware, one code path.
+
+A :class:`Model` bundles the parameters with the optional quantizers and
+masks of :func:`refquant.nn.mlp.mlp_forward`; :func:`train` runs minibatch
+gradient descent on softmax cross-entropy. What makes a run QAT or
+pruning-aware is only what the model carries:
+
+* ``quant``: fake quantization in the forward, the quantizers' vjps (STE or
+  LSQ) in the backward; learnable quantizer parameters (LSQ steps) are
+  trained by the same optimizer; observers update their ranges;
+* ``masks``: masked weights stay zero (their gradient is masked, and they
+  are re-masked after every step so that weight decay and momentum cannot
+  revive them).
+
+Everything random comes from the ``rng`` argument: the minibatch order is a
+permutation drawn once per epoch. The same inputs give bit-identical models.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from refquant._validate import as_float_array
+from refquant.nn.losses import softmax_cross_entropy, softmax_cross_entropy_vjp
+from refquant.nn.mlp import Activation, LayerQuant, Params, mlp_backward, mlp_forward
+from refquant.nn.optim import adam_init, adam_step, adamw_step, sgd_init, sgd_step
+
+__all__ = ["EpochLog", "Model", "accuracy", "predict", "train", "train_step"]
+
+Array = NDArray[Any]
+Optimizer = Literal["sgd", "adam", "adamw"]
+
+
+@dataclass(frozen=True)
+class Model:
+    """An MLP and what its forward pass does besides the float computation."""
+
+    params: Params
+    quant: tuple[LayerQuant | None, ...] | None = None
+    masks: tuple[Array | None, ...] | None = None
+    activation: Activation = "relu"
+
+    def forward(self, x: Array, *, training: bool = False) -> tuple[Array, Any]:
+        """Logits and the forward cache."""
+        return mlp_forward(
+            self.params, x, activation=self.activation, quant=self.quant, masks=self.masks, training=training
+        )
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    """One line of training progress."""
+
+    epoch: int
+    loss: float
+    train_accuracy: float
+    val_accuracy: float | None
+    seconds: float
+
+    def __str__(self) -> str:
+        val = "" if self.val_accuracy is None else f"  val acc {self.val_accuracy:.4f}"
+        return (
+            f"epoch {self.epoch:3d}  loss {self.loss:.4f}  train acc {self.train_accuracy:.4f}{val}"
+            f"  {self.seconds:.2f} s"
+        )
+
+
+def predict(model: Model, x: Any, *, batch_size: int = 4096) -> Array:
+    """Logits of ``model`` on ``x`` (shape (N, in)), evaluated in batches, out of training.
+
+    Examples
+    --------
+    >>> m = Model([(np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2))])
+    >>> predict(m, [[2.0, 1.0]]).tolist()
+    [[2.0, 1.0]]
+    """
+    xa = as_float_array("x", x)
+    outs = [model.forward(xa[i : i + batch_size])[0] for i in range(0, max(len(xa), 1), batch_size)]
+    return np.concatenate(outs) if outs else np.zeros((0, model.params[-1][0].shape[0]))
+
+
+def accuracy(model: Model, x: Any, y: Any) -> float:
+    """Fraction of rows whose largest logit is the label (ties: the lowest index, ``argmax``).
+
+    Examples
+    --------
+    >>> m = Model([(np.eye(2), np.zeros(2))])
+    >>> accuracy(m, [[2.0, 1.0], [0.0, 3.0]], [0, 0])
+    0.5
+    """
+    return float(np.mean(np.argmax(predict(model, x), axis=1) == np.asarray(y)))
+
+
+def _flat(model: Model) -> list[Array]:
+    """Every trainable array, in a fixed order: w0, b0, w1, b1, ..., then quantizer parameters."""
+    flat = [t for pair in model.params for t in pair]
+    for lq in model.quant or ():
+        if lq is not None:
+            for q in (lq.weight, lq.activation):
+                if q is not None:
+                    flat.extend(q.params)
+    return flat
+
+
+def _unflat(model: Model, flat: Sequence[Array], quant: tuple[LayerQuant | None, ...] | None) -> Model:
+    n = len(model.params)
+    params = [(flat[2 * i], flat[2 * i + 1]) for i in range(n)]
+    if model.masks is not None:
+        params = [(w if m is None else w * m, b) for (w, b), m in zip(params, model.masks, strict=True)]
+    k = 2 * n
+    new_quant: list[LayerQuant | None] = []
+    for lq in quant or ():
+        if lq is None:
+            new_quant.append(None)
+            continue
+        parts = []
+        for q in (lq.weight, lq.activation):
+            if q is not None:
+                m = len(q.params)
+                q = q.with_params(tuple(flat[k : k + m])) if m else q
+                k += m
+            parts.append(q)
+        new_quant.append(LayerQuant(*parts))
+    return replace(model, params=params, quant=tuple(new_quant) if quant is not None else None)
+
+
+def train_step(
+    model: Model, x: Array, y: Array, opt_state: Any, step: Callable[..., Any]
+) -> tuple[Model, Any, float, Array]:
+    """One minibatch: forward (training), loss, backward, optimizer step.
+
+    Returns the new model, the optimizer state, the loss and the logits.
+    """
+    logits, cache = model.forward(x, training=True)
+    loss = float(softmax_cross_entropy(logits, y))
+    g = softmax_cross_entropy_vjp(np.ones((), logits.dtype), logits, y).grad_x
+    grads = mlp_backward(model.params, cache, g, activation=model.activation, masks=model.masks)
+    flat_grads = [t for pair in grads.params for t in pair]
+    for lq, (wg, ag) in zip(model.quant or (), grads.quant, strict=False):
+        if lq is not None:
+            flat_grads.extend(wg if lq.weight is not None else ())
+            flat_grads.extend(ag if lq.activation is not None else ())
+    # the quantizers as updated by this forward (observers), with the same learnable params
+    observed = model if model.quant is None else replace(model, quant=cache.quant)
+    new_flat, opt_state = step(_flat(observed), flat_grads, opt_state)
+    return _unflat(observed, new_flat, observed.quant), opt_state, loss, logits
+
+
+def train(
+    model: Model,
+    x: Any,
+    y: Any,
+    *,
+    epochs: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    optimizer: Optimizer = "adam",
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    x_val: Any = None,
+    y_val: Any = None,
+    log: Callable[[EpochLog], None] | None = None,
+) -> tuple[Model, list[EpochLog]]:
+    """Minibatch training with softmax cross-entropy; returns the trained model and the epoch logs.
+
+    Parameters
+    ----------
+    model : Model
+    x : array_like, shape (N, in)
+    y : array_like of int, shape (N,)
+    epochs, batch_size : int
+        The last minibatch of an epoch may be smaller.
+    rng : numpy.random.Generator
+        Draws one permutation of the rows per epoch.
+    optimizer : {"sgd", "adam", "adamw"}
+        :mod:`refquant.nn.optim` (``momentum`` is used by SGD only).
+    lr, weight_decay, momentum : float
+    x_val, y_val : array_like, optional
+        Evaluated after every epoch (out of training).
+    log : callable, optional
+        Called with each :class:`EpochLog` (e.g. ``print``).
+
+    Returns
+    -------
+    model : Model
+    history : list of EpochLog
+
+    Notes
+    -----
+    .. math:: \\theta \\leftarrow \\operatorname{step}\\big(\\theta, \\nabla_\\theta
+              \\tfrac1B \\textstyle\\sum_{i \\in B} \\ell(f_\\theta(x_i), y_i)\\big)
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((64, 2)); y = (x[:, 0] > 0).astype(int)
+    >>> from refquant.nn.mlp import init_mlp
+    >>> m, hist = train(Model(init_mlp([2, 8, 2], rng=rng, dtype=np.float64)), x, y,
+    ...                 epochs=30, batch_size=16, rng=rng, lr=0.05)
+    >>> accuracy(m, x, y) > 0.95
+    True
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r}")
+    if epochs < 0 or batch_size < 1:
+        raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
+    xa = as_float_array("x", x).astype(model.params[0][0].dtype, copy=False)
+    ya = np.asarray(y)
+    if ya.shape != (len(xa),):
+        raise ValueError(f"y must have shape ({len(xa)},), got {ya.shape}")
+    step, opt_state = _optimizer(optimizer, _flat(model), lr, weight_decay, momentum)
+    history: list[EpochLog] = []
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        order = rng.permutation(len(xa))
+        total, correct = 0.0, 0
+        for i in range(0, len(xa), batch_size):
+            idx = order[i : i + batch_size]
+            model, opt_state, loss, logits = train_step(model, xa[idx], ya[idx], opt_state, step)
+            total += loss * len(idx)
+            correct += int(np.sum(np.argmax(logits, axis=1) == ya[idx]))
+        val = None if x_val is None else accuracy(model, x_val, y_val)
+        entry = EpochLog(epoch, total / len(xa), correct / len(xa), val, time.perf_counter() - t0)
+        history.append(entry)
+        if log is not None:
+            log(entry)
+    return model, history
+
+
+def _optimizer(
+    name: str, flat: list[Array], lr: float, weight_decay: float, momentum: float
+) -> tuple[Callable[..., Any], Any]:
+    if name == "sgd":
+        return (
+            lambda p, g, s: sgd_step(p, g, s, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        ), sgd_init(flat)
+    if name in ("adam", "adamw"):
+        fn = adam_step if name == "adam" else adamw_step
+        return (lambda p, g, s: fn(p, g, s, lr=lr, weight_decay=weight_decay)), adam_init(flat)
+    raise ValueError(f"optimizer must be 'sgd', 'adam' or 'adamw', got {name!r}")
