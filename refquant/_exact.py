@@ -5,31 +5,39 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+_LOW29 = np.uint64((1 << 29) - 1)  # the float64 mantissa bits below float32's precision
+_HALF = np.uint64(1 << 28)  # ... holding exactly half a float32 ulp
+_F32_MIN_NORMAL = float(np.finfo(np.float32).tiny)
+
 
 def fma_float32(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> NDArray[np.float32]:
     """Correctly rounded float32 ``a * b + c`` (one rounding, as an FMA instruction).
 
-    ``a`` and ``b`` are float32, so ``a * b`` is exact in float64 (48 bits).
-    ``p + c`` is computed in float64 with its rounding error (TwoSum), and the
-    error breaks the tie when the float64 sum falls exactly halfway between
-    two float32 values; elsewhere the error is too small to matter.
+    ``a`` and ``b`` are rounded to float32, so ``a * b`` is exact in float64
+    (48 bits). ``s = fl64(p + c)`` rounded to float32 is the correct result
+    unless ``s`` lies exactly halfway between two float32 values (only then
+    can the first rounding have moved it onto the tie) or in float32's
+    subnormal range (where the halfway bits sit elsewhere); for those few
+    elements the rounding error of ``p + c`` (TwoSum) decides the direction.
     """
-    p = np.multiply(np.asarray(a, np.float32), np.asarray(b, np.float32), dtype=np.float64)
-    c64 = np.asarray(np.asarray(c, np.float32), dtype=np.float64)
+    a32, b32, c32 = (np.asarray(v, np.float32) for v in (a, b, c))
+    p = np.multiply(a32, b32, dtype=np.float64)
+    c64 = c32.astype(np.float64)
     s = p + c64
-    bb = s - p
-    err = (p - (s - bb)) + (c64 - bb)
-    r = s.astype(np.float32)
-    with np.errstate(invalid="ignore"):
-        off = (r.astype(np.float64) != s) & (err != 0) & np.isfinite(s)
-    if not off.any():
+    with np.errstate(over="ignore"):
+        r = s.astype(np.float32)
+    suspect = ((s.view(np.uint64) & _LOW29) == _HALF) | (np.abs(s) < _F32_MIN_NORMAL)
+    if not suspect.any():
         return r
-    idx = np.nonzero(off)
-    sv, rv, ev = s[idx], r[idx], err[idx]
+    p, c64 = np.broadcast_arrays(p, c64)
+    idx = np.nonzero(suspect)
+    sv, pv, cv = s[idx], p[idx], c64[idx]
+    bb = sv - pv
+    err = (pv - (sv - bb)) + (cv - bb)  # TwoSum: sv + err == pv + cv exactly
+    rv = sv.astype(np.float32)
     toward = np.where(sv > rv, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
     nb = np.nextafter(rv, toward)
-    mid = (rv.astype(np.float64) + nb.astype(np.float64)) / 2 == sv
-    # at an exact float64 midpoint the sign of the error decides the rounding
-    up = np.where(ev > 0, np.maximum(rv, nb), np.minimum(rv, nb))
-    r[idx] = np.where(mid, up, rv)
+    mid = ((rv.astype(np.float64) + nb.astype(np.float64)) / 2 == sv) & (rv.astype(np.float64) != sv)
+    up = np.where(err > 0, np.maximum(rv, nb), np.minimum(rv, nb))
+    r[idx] = np.where(mid & (err != 0), up, rv)
     return r

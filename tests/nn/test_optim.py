@@ -390,3 +390,21 @@ def test_empty_and_zero_size_params() -> None:
     e = np.zeros((0, 3), np.float32)
     p, s = adam_step([e], [e], adam_init([e]))
     assert p[0].shape == (0, 3) and p[0].dtype == np.float32 and s.step == 1
+
+
+def test_unfused_adam_is_the_plain_formula_and_close_to_the_fused_one() -> None:
+    """fused=False rounds every operation: check it against the textbook update written out here."""
+    rng = np.random.default_rng(11)
+    p = rng.standard_normal(200_000).astype(np.float32)  # several chunks
+    g = rng.standard_normal(200_000).astype(np.float32)
+    state = adam_init([p])
+    (unfused,), s1 = adam_step([p], [g], state, lr=0.01, fused=False)
+    (fused,), _ = adam_step([p], [g], state, lr=0.01)
+    f = np.float32
+    m = (g - np.zeros_like(g)) * f(0.1) + np.zeros_like(g)  # lerp from 0 with weight 0.1 < 0.5
+    v = f(0.001) * g * g + np.zeros_like(g) * f(0.999)
+    denom = np.sqrt(v) / f((1 - 0.999) ** 0.5) + f(1e-8)
+    expected = p + (f(-(0.01 / (1 - 0.9))) * m) / denom
+    assert np.array_equal(unfused, expected)
+    assert np.array_equal(s1.exp_avgs[0], m)
+    np.testing.assert_allclose(unfused, fused, rtol=2e-6, atol=1e-7)
