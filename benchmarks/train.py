@@ -19,9 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from refquant.datasets import load_digits  # noqa: E402
-from refquant.nn.mlp import init_mlp  # noqa: E402
-from refquant.nn.train import Model, train  # noqa: E402
+import itertools
+
+from refquant.datasets import load_digits
+from refquant.nn.mlp import init_mlp
+from refquant.nn.train import Model, train
 
 REPEAT = 3
 
@@ -40,7 +42,7 @@ def refquant_epoch(sizes, x, y, batch):
 def torch_epoch(torch, sizes, x, y, batch):
     torch.manual_seed(0)
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
