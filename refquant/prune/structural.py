@@ -1,0 +1,243 @@
+"""Structural pruning of the MLP: physically removing hidden neurons, and value pruning's "normalization".
+
+The seed document's structural pruning (its section 3.2.1): forward, backward,
+rank the neurons by a gradient-based importance, remove the least important
+ones together with their connections. Here the removal is physical: the
+pruned network has smaller matrices and fewer parameters.
+
+Removing hidden neuron ``j`` of layer ``l`` deletes row ``j`` of ``w_l`` and
+``b_l`` and column ``j`` of ``w_{l+1}``. A neuron whose incoming weights are
+all zero outputs the constant ``act(b_l[j])``; folding it into the next bias,
+``b_{l+1} += w_{l+1}[:, j] * act(b_l[j])``, removes it without changing the
+function. A neuron whose outgoing weights are all zero can be removed as is.
+
+Value pruning sets weights to zero (:mod:`refquant.prune.masks`); the seed
+then "normalizes to keep accuracy". Two principled versions:
+
+* :func:`rescale_to_preserve_norm` multiplies the surviving weights so that
+  the norm of each row (or of the tensor) is what it was before pruning; it
+  preserves the scale of the layer's output for inputs aligned with the
+  weights, not the output itself;
+* :func:`bias_correction` adds the mean change of the layer's pre-activation
+  over calibration inputs to the bias, so that the *mean* output of the layer
+  on that data is exactly preserved (Nagel et al. 2019's bias correction,
+  applied to pruning error instead of quantization error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from refquant._validate import as_float_array, normalize_axis
+from refquant.nn.layers import gelu, relu, sigmoid, tanh
+
+__all__ = ["bias_correction", "neuron_masks", "remove_neurons", "rescale_to_preserve_norm"]
+
+Array = NDArray[Any]
+Params = list[tuple[Array, Array]]
+_ACT = {"relu": relu, "tanh": tanh, "sigmoid": sigmoid, "gelu": gelu}
+
+
+def remove_neurons(
+    params: Params,
+    layer: int,
+    keep: ArrayLike,
+    *,
+    activation: str = "relu",
+    fold_dead: bool = True,
+) -> Params:
+    """The MLP with only the hidden neurons ``keep`` of layer ``layer``; smaller matrices.
+
+    Parameters
+    ----------
+    params : list of (w, b)
+        ``w`` of shape ``(out, in)``; ``layer`` must not be the last layer.
+    layer : int
+        Index of the layer whose outputs are the hidden neurons.
+    keep : array_like of int or bool
+        Indices (sorted, unique) or a boolean mask over the layer's outputs.
+    activation : str
+        The hidden activation, used for the bias fold.
+    fold_dead : bool
+        Fold removed neurons whose incoming weights are all zero into the
+        next layer's bias, ``b_{l+1} += w_{l+1}[:, j] act(b_l[j])``.
+
+    Returns
+    -------
+    list of (w, b)
+        New arrays; ``params`` is not modified.
+
+    Notes
+    -----
+    .. math:: w_l' = w_l[K, :],\\ b_l' = b_l[K],\\ w_{l+1}' = w_{l+1}[:, K],\\
+              b_{l+1}' = b_{l+1} + \\sum_{j \\notin K,\\ w_l[j,:] = 0} w_{l+1}[:, j]\\, \\sigma(b_l[j])
+
+    The pruned network computes exactly the same function as the original
+    when every removed neuron has zero outgoing weights, or zero incoming
+    weights (with the fold). Source: the seed document, section 3.2.1;
+    Molchanov et al., "Importance estimation for neural network pruning",
+    CVPR 2019 (removal by importance).
+
+    Examples
+    --------
+    >>> p = [(np.array([[1.0], [0.0], [2.0]]), np.array([0.0, 0.5, 0.0])),
+    ...      (np.array([[1.0, 4.0, 1.0]]), np.array([0.0]))]
+    >>> q = remove_neurons(p, 0, [0, 2])
+    >>> q[0][0].tolist(), q[1][0].tolist(), q[1][1].tolist()
+    ([[1.0], [2.0]], [[1.0, 1.0]], [2.0])
+    """
+    n = len(params)
+    if not 0 <= layer < n - 1:
+        raise ValueError(f"layer must index a hidden layer in [0, {n - 2}], got {layer}")
+    if activation not in _ACT:
+        raise ValueError(f"activation must be one of {sorted(_ACT)}, got {activation!r}")
+    w, b = params[layer]
+    w_next, b_next = params[layer + 1]
+    idx = _keep_indices(keep, w.shape[0])
+    removed = np.setdiff1d(np.arange(w.shape[0]), idx)
+    b_next = b_next.copy()
+    if fold_dead and removed.size:
+        dead = removed[~np.any(w[removed] != 0, axis=1)]
+        if dead.size:
+            const = _ACT[activation](b[dead])
+            b_next = b_next + w_next[:, dead] @ const
+    out = [(pw.copy(), pb.copy()) for pw, pb in params]
+    out[layer] = (w[idx].copy(), b[idx].copy())
+    out[layer + 1] = (w_next[:, idx].copy(), b_next)
+    return out
+
+
+def neuron_masks(params: Params, layer: int, keep: ArrayLike) -> list[Array | None]:
+    """Weight masks that switch off the removed neurons' outgoing connections (same shapes as ``params``).
+
+    The masked network computes the same function as :func:`remove_neurons`
+    (without a fold): a removed neuron still computes ``act(b_l[j])`` but
+    nothing reads it. Its gradients, restricted to the surviving parameters,
+    equal the pruned network's.
+
+    Examples
+    --------
+    >>> p = [(np.ones((3, 1)), np.zeros(3)), (np.ones((1, 3)), np.zeros(1))]
+    >>> [None if m is None else m.tolist() for m in neuron_masks(p, 0, [0, 2])]
+    [None, [[1.0, 0.0, 1.0]]]
+    """
+    n = len(params)
+    if not 0 <= layer < n - 1:
+        raise ValueError(f"layer must index a hidden layer in [0, {n - 2}], got {layer}")
+    w_next = params[layer + 1][0]
+    idx = _keep_indices(keep, params[layer][0].shape[0])
+    m = np.zeros_like(w_next)
+    m[:, idx] = 1
+    masks: list[Array | None] = [None] * n
+    masks[layer + 1] = m
+    return masks
+
+
+def rescale_to_preserve_norm(
+    w: ArrayLike, mask: ArrayLike, *, ord: float = 2, axis: int | None = None
+) -> Array:
+    """Pruned weights ``w * mask`` rescaled so that their Ln norm (per slice along ``axis``) is unchanged.
+
+    Parameters
+    ----------
+    w : array_like of float
+    mask : array_like of bool, shape of ``w``
+        True where the weight is kept.
+    ord : float
+        The norm (2: Euclidean, 1, or ``np.inf``).
+    axis : int, optional
+        Normalize each slice along ``axis`` separately (e.g. ``axis=1`` for each
+        row of an ``(out, in)`` weight: one norm per output neuron); None: the
+        whole tensor.
+
+    Returns
+    -------
+    ndarray, shape and dtype of ``w``
+
+    Notes
+    -----
+    .. math:: w' = (w \\odot m)\\,\\frac{\\lVert w \\rVert_p}{\\lVert w \\odot m \\rVert_p}
+
+    A slice with every weight pruned stays zero. What it preserves: the norm,
+    hence the output scale for inputs aligned with the weights; not the
+    output for other inputs (use :func:`bias_correction` for the mean).
+
+    Examples
+    --------
+    >>> rescale_to_preserve_norm([3.0, 4.0, 0.0], [False, True, True]).tolist()
+    [0.0, 5.0, 0.0]
+    """
+    wa = as_float_array("w", w)
+    ma = np.asarray(mask).astype(bool)
+    if ma.shape != wa.shape:
+        raise ValueError(f"mask must have the shape of w {wa.shape}, got {ma.shape}")
+    ax = None if axis is None else normalize_axis("axis", axis, wa.ndim)
+    pruned = np.where(ma, wa, 0)
+    before = np.linalg.norm(wa, ord=ord, axis=ax, keepdims=True) if ax is not None else _norm(wa, ord)
+    after = np.linalg.norm(pruned, ord=ord, axis=ax, keepdims=True) if ax is not None else _norm(pruned, ord)
+    factor = np.divide(before, after, out=np.zeros_like(np.asarray(after, dtype=wa.dtype)), where=after > 0)
+    return (pruned * factor).astype(wa.dtype)
+
+
+def bias_correction(w: ArrayLike, b: ArrayLike, mask: ArrayLike, x_calib: ArrayLike) -> Array:
+    """The bias that keeps the layer's mean pre-activation on calibration data after pruning ``w``.
+
+    Parameters
+    ----------
+    w : array_like of float, shape (out, in)
+    b : array_like of float, shape (out,)
+    mask : array_like of bool, shape (out, in)
+    x_calib : array_like of float, shape (N, in)
+        The layer's inputs on calibration data.
+
+    Returns
+    -------
+    ndarray, shape (out,)
+        ``b + mean_x(x) @ (w - w * mask).T``.
+
+    Notes
+    -----
+    .. math:: b' = b + \\bar x\\, (W - W \\odot M)^\\top, \\qquad
+              \\bar x = \\tfrac1N \\textstyle\\sum_n x_n
+
+    so that :math:`\\tfrac1N \\sum_n (x_n (W\\odot M)^\\top + b') = \\tfrac1N
+    \\sum_n (x_n W^\\top + b)` exactly (in exact arithmetic). Source: Nagel
+    et al., "Data-free quantization through weight equalization and bias
+    correction", ICCV 2019, section 4.2 (empirical bias correction).
+
+    Examples
+    --------
+    >>> bias_correction([[1.0, 2.0]], [0.5], [[True, False]], [[1.0, 1.0], [3.0, 1.0]]).tolist()
+    [2.5]
+    """
+    wa, ba = as_float_array("w", w), as_float_array("b", b)
+    ma = np.asarray(mask).astype(bool)
+    xa = as_float_array("x_calib", x_calib)
+    if wa.ndim != 2 or ba.shape != (wa.shape[0],) or ma.shape != wa.shape:
+        raise ValueError(
+            f"need w (out, in), b (out,), mask (out, in); got {wa.shape}, {ba.shape}, {ma.shape}"
+        )
+    if xa.ndim != 2 or xa.shape[1] != wa.shape[1] or xa.shape[0] < 1:
+        raise ValueError(f"x_calib must have shape (N >= 1, {wa.shape[1]}), got {xa.shape}")
+    removed = np.where(ma, 0, wa)
+    return ba + xa.mean(axis=0) @ removed.T
+
+
+def _norm(a: Array, ord: float) -> Any:
+    return np.linalg.norm(a.ravel(), ord=ord)
+
+
+def _keep_indices(keep: ArrayLike, n: int) -> NDArray[np.intp]:
+    k = np.asarray(keep)
+    if k.dtype == bool:
+        if k.shape != (n,):
+            raise ValueError(f"a boolean keep must have shape ({n},), got {k.shape}")
+        return np.flatnonzero(k)
+    if k.dtype.kind not in "iu" or k.ndim != 1:
+        raise TypeError(f"keep must be a 1-d array of indices or a boolean mask, got {k.dtype} {k.shape}")
+    if k.size and (k.min() < 0 or k.max() >= n or np.any(np.diff(k) <= 0)):
+        raise ValueError(f"keep must hold sorted unique indices in [0, {n}), got {k}")
+    return k.astype(np.intp)
