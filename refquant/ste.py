@@ -30,7 +30,7 @@ from refquant._validate import as_float_array, check_choice
 from refquant.quantize import OpOrder, _prepare
 from refquant.rounding import ROUNDING_MODES, RoundingMode, _round
 
-__all__ = ["InputGrad", "clipped_ste_vjp", "fake_quantize_vjp", "ste_vjp"]
+__all__ = ["clipped_ste_vjp", "fake_quantize_vjp", "ste_vjp"]
 
 Estimator = Literal["identity", "clipped_float", "clipped_code"]
 ESTIMATORS = ("identity", "clipped_float", "clipped_code")

@@ -32,7 +32,6 @@ from refquant._types import InputGrad
 from refquant._validate import as_float_array, check_choice
 
 __all__ = [
-    "InputGrad",
     "LinearGrads",
     "gelu",
     "gelu_vjp",

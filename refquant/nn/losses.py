@@ -25,7 +25,6 @@ from refquant._types import InputGrad
 from refquant._validate import _show, as_float_array, normalize_axis
 
 __all__ = [
-    "InputGrad",
     "MSELossGrads",
     "log_softmax",
     "log_softmax_vjp",
