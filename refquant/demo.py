@@ -1,12 +1,17 @@
 """``refquant demo``: train an MLP on the bundled digits, quantize it, and compare.
 
-The main job of the project: a float MLP (64-64-64-10, ReLU) is trained by
+The main job of the project: a float MLP (64-128-128-10, ReLU) is trained by
 hand-written backpropagation on the UCI digits bundled in
 :mod:`refquant.datasets`; then it is post-training quantized (int8 per
 tensor and per channel, int4 weights only) and fine-tuned with
 quantization-aware training (int4 per-channel weights, int8 activations,
-with the straight-through estimator or LSQ). Every row reports the test
-accuracy and its change from float. Everything random comes from one seed.
+with the straight-through estimator or LSQ); and it is pruned: 90% of all
+weights by gradual magnitude pruning, 2:4 along the input axis of the hidden
+layers, and half of the hidden neurons physically removed by Taylor
+importance, each fine-tuned. Every row reports the sparsity (fraction of the
+original weights that are zero or removed), the real parameter count (kept
+weights and biases), the test accuracy and its change from float.
+Everything random comes from one seed.
 """
 
 from __future__ import annotations
@@ -23,10 +28,16 @@ from refquant.datasets import load_digits
 from refquant.nn.mlp import count_params, init_mlp
 from refquant.nn.ptq import post_training_quantize, prepare_qat
 from refquant.nn.train import Model, accuracy, train
+from refquant.prune.procedures import (
+    gradual_magnitude_prune,
+    nm_prune,
+    sparsity,
+    taylor_structured_prune,
+)
 
 __all__ = ["DemoConfig", "format_table", "plot_bit_widths", "run_demo"]
 
-SIZES = (64, 64, 64, 10)
+SIZES = (64, 128, 128, 10)
 
 
 @dataclass(frozen=True)
@@ -35,13 +46,15 @@ class DemoConfig:
 
     float_epochs: int = 40
     qat_epochs: int = 15
+    prune_epochs: int = 15
+    finetune_epochs: int = 25
     batch_size: int = 32
     lr: float = 2e-3
     qat_lr: float = 5e-4
 
     @classmethod
     def quick(cls) -> DemoConfig:
-        return cls(float_epochs=8, qat_epochs=2)
+        return cls(float_epochs=8, qat_epochs=2, prune_epochs=2, finetune_epochs=2)
 
 
 def run_demo(
@@ -83,12 +96,15 @@ def run_demo(
     )  # fmt: skip
     float_acc = accuracy(model, data.x_test, data.y_test)
     calib = [data.x_train[i : i + 256] for i in range(0, len(data.x_train), 256)]
-    n = count_params(model.params)
+    n_weights = sum(w.size for w, _ in model.params)
 
     def row(method: str, wb: int | None, ab: int | None, m: Model) -> dict[str, Any]:
         acc = accuracy(m, data.x_test, data.y_test)
-        say(f"  {method}: test accuracy {acc:.4f}")
-        return {"method": method, "weight_bits": wb, "activation_bits": ab, "sparsity": 0.0, "params": n,
+        params = count_params(m.params, m.masks)
+        kept = sum(w.size for w, _ in m.params)  # fewer after structural removal
+        sp = 1.0 - (kept * (1.0 - sparsity(m))) / n_weights
+        say(f"  {method}: test accuracy {acc:.4f}, {params} parameters, sparsity {sp:.3f}")
+        return {"method": method, "weight_bits": wb, "activation_bits": ab, "sparsity": sp, "params": params,
                 "accuracy": acc}  # fmt: skip
 
     rows = [row("float32", None, None, model)]
@@ -112,6 +128,31 @@ def run_demo(
             rng=rng, lr=cfg.qat_lr, log=lambda e: say(f"  {e}"),
         )  # fmt: skip
         rows.append(row(f"qat-int4-{wq}", 4, 8, qat))
+    x, y = data.x_train, data.y_train
+    kw: dict[str, Any] = {
+        "rng": rng,
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "log": lambda e: say(f"  {e}"),
+    }
+    say("gradual magnitude pruning to 90% of all weights (global), then fine-tuning")
+    gmp = gradual_magnitude_prune(
+        model,
+        x,
+        y,
+        final_sparsity=0.9,
+        prune_epochs=cfg.prune_epochs,
+        finetune_epochs=cfg.finetune_epochs,
+        **kw,
+    )
+    rows.append(row("prune-magnitude-90", None, None, gmp))
+    say("2:4 pruning along the input axis of the hidden layers, then fine-tuning")
+    rows.append(
+        row("prune-2:4", None, None, nm_prune(model, x, y, finetune_epochs=cfg.finetune_epochs, **kw))
+    )
+    say("structured pruning: half of each hidden layer's neurons removed (Taylor importance), fine-tuning")
+    structured = taylor_structured_prune(model, x, y, fraction=0.5, finetune_epochs=cfg.finetune_epochs, **kw)
+    rows.append(row("prune-structured-50", None, None, structured))
     result: dict[str, Any] = {"dataset": "digits", "seed": seed, "float_accuracy": float_acc, "rows": rows}
     if sweep:
         result["sweep"] = _sweep(model, calib, data)

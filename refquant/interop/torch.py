@@ -64,6 +64,13 @@ from refquant.interop.torch_grad import (
     learnable_fake_quantize_per_tensor_affine,
     learnable_fake_quantize_per_tensor_affine_vjp,
 )
+
+# The pruning masks (torch.nn.utils.prune) live in torch_prune; part of this module's public API.
+from refquant.interop.torch_prune import (
+    global_unstructured_masks,
+    l1_unstructured_mask,
+    ln_structured_mask,
+)
 from refquant.qparams import qparams_from_range
 from refquant.qparams import reduce_range as _halve_range
 from refquant.quantize import fake_quantize, quantize
@@ -76,10 +83,13 @@ __all__ = [
     "fake_quantize_per_channel_affine_vjp",
     "fake_quantize_per_tensor_affine",
     "fake_quantize_per_tensor_affine_vjp",
+    "global_unstructured_masks",
+    "l1_unstructured_mask",
     "learnable_fake_quantize_per_channel_affine",
     "learnable_fake_quantize_per_channel_affine_vjp",
     "learnable_fake_quantize_per_tensor_affine",
     "learnable_fake_quantize_per_tensor_affine_vjp",
+    "ln_structured_mask",
     "quantize_per_channel",
     "quantize_per_tensor",
 ]
