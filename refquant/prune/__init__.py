@@ -7,16 +7,28 @@
   block masks;
 * :mod:`refquant.prune.scores` -- importance scores (magnitude, SNIP, Taylor,
   movement, Wanda);
-* :mod:`refquant.prune.schedules` -- constant, polynomial (GMP), iterative
-  with rewinding;
+* :mod:`refquant.prune.schedules` -- constant, polynomial (GMP), iterative;
 * :mod:`refquant.prune.gradients` -- gradient sparsification;
-* :mod:`refquant.prune.structural` -- physically removing neurons from an MLP.
+* :mod:`refquant.prune.structural` -- physically removing neurons from an MLP;
+  value pruning's rescaling and bias correction;
+* :mod:`refquant.prune.procedures` -- gradual magnitude pruning, iterative
+  magnitude pruning with rewinding, N:M and Taylor structured pruning, driven
+  on the MLP (import it from its module: it depends on :mod:`refquant.nn`).
 
 A mask is a boolean array of the weight's shape, ``True`` = kept.
 """
 
 # Each module adds its import below and its names to __all__ (in the order of the list above).
 
+from refquant.prune.gradients import (
+    DGCStep,
+    ErrorFeedbackStep,
+    dgc_momentum_correction,
+    gradient_dropping_identity,
+    gradient_dropping_identity_vjp,
+    relative_gradient_threshold,
+    topk_error_feedback,
+)
 from refquant.prune.masks import (
     COUNT_RULES,
     RELATIVE_TO,
@@ -28,6 +40,25 @@ from refquant.prune.masks import (
 )
 from refquant.prune.masks_global import global_masks
 from refquant.prune.masks_nm import NM_TAILS, block_mask, nm_mask
+from refquant.prune.schedules import (
+    ScheduleStep,
+    constant_sparsity,
+    gradual_magnitude_pruning,
+    iterative_pruning_sparsity,
+    polynomial_decay,
+)
+from refquant.prune.scores import (
+    linear_mse_hessian_diag,
+    magnitude_score,
+    movement_score,
+    obd_saliency,
+    snip_score,
+    snip_scores,
+    taylor_activation_score,
+    taylor_neuron_score,
+    wanda_score,
+)
+from refquant.prune.structural import bias_correction, neuron_masks, remove_neurons, rescale_to_preserve_norm
 
 __all__ = [
     # masks, masks_global, masks_nm
@@ -42,4 +73,33 @@ __all__ = [
     "random_mask",
     "structured_mask",
     "unstructured_mask",
+    # scores
+    "linear_mse_hessian_diag",
+    "magnitude_score",
+    "movement_score",
+    "obd_saliency",
+    "snip_score",
+    "snip_scores",
+    "taylor_activation_score",
+    "taylor_neuron_score",
+    "wanda_score",
+    # schedules
+    "ScheduleStep",
+    "constant_sparsity",
+    "gradual_magnitude_pruning",
+    "iterative_pruning_sparsity",
+    "polynomial_decay",
+    # gradients
+    "DGCStep",
+    "ErrorFeedbackStep",
+    "dgc_momentum_correction",
+    "gradient_dropping_identity",
+    "gradient_dropping_identity_vjp",
+    "relative_gradient_threshold",
+    "topk_error_feedback",
+    # structural
+    "bias_correction",
+    "neuron_masks",
+    "remove_neurons",
+    "rescale_to_preserve_norm",
 ]
