@@ -18,7 +18,7 @@
 A mask is a boolean array of the weight's shape, ``True`` = kept.
 """
 
-# Each module adds its import below and its names to __all__ (in the order of the list above).
+# Each module adds its import below and its names to __all__ (kept sorted, ruff's RUF022).
 
 from refquant.prune.gradients import (
     DGCStep,
@@ -61,45 +61,40 @@ from refquant.prune.scores import (
 from refquant.prune.structural import bias_correction, neuron_masks, remove_neurons, rescale_to_preserve_norm
 
 __all__ = [
-    # masks, masks_global, masks_nm
     "COUNT_RULES",
     "NM_TAILS",
     "RELATIVE_TO",
     "TIE_POLICIES",
+    "DGCStep",
+    "ErrorFeedbackStep",
+    "ScheduleStep",
+    "bias_correction",
     "block_mask",
+    "constant_sparsity",
+    "dgc_momentum_correction",
     "global_masks",
-    "nm_mask",
-    "pruned_count",
-    "random_mask",
-    "structured_mask",
-    "unstructured_mask",
-    # scores
+    "gradient_dropping_identity",
+    "gradient_dropping_identity_vjp",
+    "gradual_magnitude_pruning",
+    "iterative_pruning_sparsity",
     "linear_mse_hessian_diag",
     "magnitude_score",
     "movement_score",
-    "obd_saliency",
-    "snip_score",
-    "snip_scores",
-    "taylor_activation_score",
-    "taylor_neuron_score",
-    "wanda_score",
-    # schedules
-    "ScheduleStep",
-    "constant_sparsity",
-    "gradual_magnitude_pruning",
-    "iterative_pruning_sparsity",
-    "polynomial_decay",
-    # gradients
-    "DGCStep",
-    "ErrorFeedbackStep",
-    "dgc_momentum_correction",
-    "gradient_dropping_identity",
-    "gradient_dropping_identity_vjp",
-    "relative_gradient_threshold",
-    "topk_error_feedback",
-    # structural
-    "bias_correction",
     "neuron_masks",
+    "nm_mask",
+    "obd_saliency",
+    "polynomial_decay",
+    "pruned_count",
+    "random_mask",
+    "relative_gradient_threshold",
     "remove_neurons",
     "rescale_to_preserve_norm",
+    "snip_score",
+    "snip_scores",
+    "structured_mask",
+    "taylor_activation_score",
+    "taylor_neuron_score",
+    "topk_error_feedback",
+    "unstructured_mask",
+    "wanda_score",
 ]
