@@ -2,7 +2,8 @@
 
 * ``demo`` (the main job, :mod:`refquant.demo`): train an MLP on the bundled
   digits, quantize it after training and with quantization-aware training,
-  and print the accuracy table;
+  prune it (gradual magnitude, 2:4, Taylor structured), and print the
+  accuracy, sparsity and parameter table;
 * ``affine``: a walk-through of affine quantization on a seeded synthetic
   weight matrix whose rows have log-normal magnitudes (the shape of real
   linear-layer weights): error against bit width and granularity, and inputs
@@ -31,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``refquant`` console script and ``python -m refquant``."""
     parser = argparse.ArgumentParser(prog="refquant", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train, quantize and compare an MLP on the bundled digits")
+    demo = sub.add_parser("demo", help="train, quantize, prune and compare an MLP on the bundled digits")
     demo.add_argument(
         "--seed", type=int, default=0, help="seed of initialization and minibatches (default 0)"
     )

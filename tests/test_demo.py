@@ -41,11 +41,14 @@ def test_quick_demo_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[
     by = {r["method"]: r for r in data["rows"]}
     # 90% pruned: round(0.9 * 25856) = round(23270.4) = 23270
     assert by["prune-magnitude-90"]["params"] == 25856 - 23270 + 266
+    assert by["prune-magnitude-90"]["sparsity"] == pytest.approx(23270 / 25856, rel=1e-12)
     # 2:4 on the two hidden layers: half of their 8192 + 16384 weights pruned
     assert by["prune-2:4"]["params"] == 26122 - 12288
     assert by["prune-2:4"]["sparsity"] == pytest.approx(12288 / 25856)
     # half the neurons of each hidden layer removed: 64-64-64-10 = 64*64+64 + 64*64+64 + 10*64+10
     assert by["prune-structured-50"]["params"] == 4160 + 4160 + 650
+    # sparsity counts the removed weights against the original 25856: 1 - (4096 + 4096 + 640) / 25856
+    assert by["prune-structured-50"]["sparsity"] == pytest.approx(1 - 8832 / 25856, rel=1e-12)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "qat-int4-lsq" in out
 

@@ -4,7 +4,17 @@
   layout) and the activations ``relu``, ``leaky_relu``, ``sigmoid``, ``tanh``,
   ``gelu``, each beside its ``_vjp``;
 * :mod:`refquant.nn.losses` -- ``softmax``, ``log_softmax``,
-  ``softmax_cross_entropy`` and ``mse_loss``, each beside its ``_vjp``.
+  ``softmax_cross_entropy`` and ``mse_loss``, each beside its ``_vjp``;
+* :mod:`refquant.nn.mlp` -- the MLP as a list of ``(w, b)``: initialization,
+  forward and backward with optional masks and quantizers;
+* :mod:`refquant.nn.optim` -- SGD, Adam and AdamW as pure steps (torch's rules);
+* :mod:`refquant.nn.train` -- the :class:`~refquant.nn.train.Model` and the
+  training loop (plain, QAT and pruning-aware);
+* :mod:`refquant.nn.qat` and :mod:`refquant.nn.ptq` -- the quantizers, their
+  calibration, post-training quantization and the QAT set-up.
+
+Only the layers and losses are re-exported here; import the others from
+their modules.
 
 Every backward ``f_vjp(g, *args)`` takes the cotangent first and returns one
 gradient per differentiable input, as a NamedTuple.

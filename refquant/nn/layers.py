@@ -141,7 +141,8 @@ def linear_vjp(g: ArrayLike, x: ArrayLike, w: ArrayLike, b: ArrayLike | None = N
         raise ValueError(f"g must have the shape of linear(x, w, b) {expected}, got {ga.shape}")
     ga = ga.astype(dtype, copy=False)
     xc, wc = xa.astype(dtype, copy=False), wa.astype(dtype, copy=False)
-    g2, x2 = ga.reshape(-1, out_features), xc.reshape(-1, in_features)
+    rows = math.prod(xa.shape[:-1])  # not reshape(-1, n): that fails for n = 0 features
+    g2, x2 = ga.reshape(rows, out_features), xc.reshape(rows, in_features)
     grad_x = (ga @ wc).astype(xa.dtype, copy=False)
     grad_w = (g2.T @ x2).astype(wa.dtype, copy=False)
     grad_b = None if ba is None else g2.sum(axis=0).astype(ba.dtype, copy=False)

@@ -202,7 +202,8 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> NDArray[Any]:
     z, y = _cross_entropy_args(logits, labels)
     n = z.shape[0]
     picked = _log_softmax(z, 1)[np.arange(n), y]
-    return np.asarray(-np.sum(picked) / n, dtype=z.dtype)
+    # 0 - sum, not -sum: a certain prediction (every picked log-probability 0) gives +0.0, as torch
+    return np.asarray((z.dtype.type(0) - np.sum(picked)) / n, dtype=z.dtype)
 
 
 def softmax_cross_entropy_vjp(g: ArrayLike, logits: ArrayLike, labels: ArrayLike) -> InputGrad:

@@ -6,8 +6,9 @@ the last, ``a_{l+1} = act(z_l)``; the last layer's ``z`` are the logits.
 
 Two optional hooks make the same code serve quantization and pruning:
 
-* ``masks[l]`` (0/1 arrays of ``w_l``'s shape) multiply the weights before
-  anything else: ``w_eff = quantize(w * mask)``; gradients are masked too;
+* ``masks[l]`` (0/1 arrays of ``w_l``'s shape, bool or any numeric dtype)
+  multiply the weights before anything else, in the weights' dtype:
+  ``w_eff = quantize(w * mask)``; gradients are masked too;
 * ``quant[l] = LayerQuant(weight, activation)`` fake-quantizes the weights
   and the *input* of layer ``l`` (:mod:`refquant.nn.qat`).
 
@@ -113,6 +114,7 @@ def init_mlp(
         or ``N(0, 2 / fan_in)``; Glorot (Glorot & Bengio 2010):
         ``U(±sqrt(6 / (fan_in + fan_out)))`` or ``N(0, 2 / (fan_in + fan_out))``.
     dtype : numpy float dtype
+        The weights are drawn in float64 and rounded once to ``dtype``.
 
     Returns
     -------
@@ -138,6 +140,8 @@ def init_mlp(
         raise ValueError(f"sizes must hold at least two positive sizes, got {list(sizes)}")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r}")
+    if np.dtype(dtype).kind != "f":
+        raise TypeError(f"dtype must be a floating dtype, got {np.dtype(dtype)}")
     params: Params = []
     for fan_in, fan_out in itertools.pairwise(sizes):
         shape = (int(fan_out), int(fan_in))
@@ -157,6 +161,22 @@ def init_mlp(
 
 def count_params(params: Params, masks: Sequence[Array | None] | None = None) -> int:
     """Number of parameters; with masks, only the unmasked weights (and every bias).
+
+    Parameters
+    ----------
+    params : list of (w, b)
+    masks : sequence of (array or None), optional
+        One per layer, of the weight's shape; nonzero entries count as kept.
+
+    Returns
+    -------
+    int
+
+    Notes
+    -----
+    .. math:: n = \\sum_l \\big(\\lVert m_l \\rVert_0 + |b_l|\\big)
+
+    (``|w_l|`` for ``\\lVert m_l \\rVert_0`` when layer ``l`` has no mask.)
 
     Examples
     --------
@@ -218,7 +238,9 @@ def mlp_forward(
     }
     for i, (w, b) in enumerate(params):
         lq = None if quant is None else quant[i]
-        wm = w if masks is None or masks[i] is None else w * masks[i]
+        # the product in w's dtype: a float64 (or bool) mask must not promote float32 weights
+        mk = None if masks is None else masks[i]
+        wm = w if mk is None else np.multiply(w, mk, dtype=w.dtype)
         wq, aq, lq_new = wm, a, lq
         if lq is not None:
             w_quant, a_quant = lq.weight, lq.activation
@@ -295,8 +317,9 @@ def mlp_backward(
             dw, wgrads = lq.weight.vjp(dw, cache.weights_masked[i])
         if lq is not None and lq.activation is not None:
             da, agrads = lq.activation.vjp(da, cache.inputs[i])
-        if masks is not None and masks[i] is not None:
-            dw = dw * masks[i]
+        mk = None if masks is None else masks[i]
+        if mk is not None:
+            dw = np.multiply(dw, mk, dtype=dw.dtype)
         assert lg.grad_b is not None
         grads[i] = (dw, lg.grad_b)
         qgrads[i] = (wgrads, agrads)

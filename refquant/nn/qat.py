@@ -57,6 +57,28 @@ class Quantizer(Protocol):
 def symmetric_weight_qparams(w: Array, bits: int, per_channel: bool) -> tuple[Array, Array, int, int]:
     """Symmetric narrow-range scale ``max|w| / qmax`` per row or per tensor: ``(scale, zp, qmin, qmax)``.
 
+    Parameters
+    ----------
+    w : ndarray of float, shape (out, in)
+    bits : int
+        Signed codes ``[-(2**(bits-1) - 1), 2**(bits-1) - 1]`` (narrow range).
+    per_channel : bool
+        One scale per row (output channel) or one for the tensor.
+
+    Returns
+    -------
+    scale : ndarray, shape (out,) or (), dtype of ``w``
+    zero_point : ndarray of int, zeros of the scale's shape
+    qmin, qmax : int
+
+    Notes
+    -----
+    .. math:: s = \\max_i |w_i| / q_{max}, \\qquad z = 0
+
+    via :func:`refquant.qparams.qparams_from_range` (``symmetric=True``,
+    ``symmetric_divisor="qmax"``; its eps guard keeps an all-zero row's
+    scale positive). Source: Krishnamoorthi (2018), section 2.2.
+
     Examples
     --------
     >>> s, z, lo, hi = symmetric_weight_qparams(np.array([[1.0, -2.0], [0.5, 0.25]]), 8, True)

@@ -74,6 +74,23 @@ class EpochLog:
 def predict(model: Model, x: Any, *, batch_size: int = 4096) -> Array:
     """Logits of ``model`` on ``x`` (shape (N, in)), evaluated in batches, out of training.
 
+    Parameters
+    ----------
+    model : Model
+        With its masks and quantizers (observers do not update: ``training=False``).
+    x : array_like of float, shape (N, in)
+    batch_size : int
+        Rows per forward pass (memory only: the result does not depend on it).
+
+    Returns
+    -------
+    ndarray, shape (N, out)
+        In the dtype :func:`refquant.nn.mlp.mlp_forward` computes in.
+
+    Notes
+    -----
+    .. math:: z = f_\\theta(x)
+
     Examples
     --------
     >>> m = Model([(np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2))])
@@ -82,11 +99,26 @@ def predict(model: Model, x: Any, *, batch_size: int = 4096) -> Array:
     """
     xa = as_float_array("x", x)
     outs = [model.forward(xa[i : i + batch_size])[0] for i in range(0, max(len(xa), 1), batch_size)]
-    return np.concatenate(outs) if outs else np.zeros((0, model.params[-1][0].shape[0]))
+    return np.concatenate(outs)  # at least one (possibly empty) batch
 
 
 def accuracy(model: Model, x: Any, y: Any) -> float:
     """Fraction of rows whose largest logit is the label (ties: the lowest index, ``argmax``).
+
+    Parameters
+    ----------
+    model : Model
+    x : array_like of float, shape (N, in), N >= 1
+    y : array_like of int, shape (N,)
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    Notes
+    -----
+    .. math:: \\mathrm{acc} = \\frac1N \\sum_n [\\operatorname{argmax}_c z_{nc} = y_n]
 
     Examples
     --------
@@ -112,7 +144,10 @@ def _unflat(model: Model, flat: Sequence[Array], quant: tuple[LayerQuant | None,
     n = len(model.params)
     params = [(flat[2 * i], flat[2 * i + 1]) for i in range(n)]
     if model.masks is not None:
-        params = [(w if m is None else w * m, b) for (w, b), m in zip(params, model.masks, strict=True)]
+        params = [
+            (w if m is None else np.multiply(w, m, dtype=w.dtype), b)
+            for (w, b), m in zip(params, model.masks, strict=True)
+        ]
     k = 2 * n
     new_quant: list[LayerQuant | None] = []
     for lq in quant or ():
@@ -135,7 +170,40 @@ def train_step(
 ) -> tuple[Model, Any, float, Array]:
     """One minibatch: forward (training), loss, backward, optimizer step.
 
-    Returns the new model, the optimizer state, the loss and the logits.
+    Parameters
+    ----------
+    model : Model
+    x : ndarray, shape (B, in)
+        In the weights' dtype (:func:`train` casts it).
+    y : ndarray of int, shape (B,)
+    opt_state
+        The optimizer's state for the flat list of trainable arrays (weights
+        and biases layer by layer, then the quantizers' learnable parameters).
+    step : callable
+        ``step(params, grads, state) -> (params, state)``, e.g. a
+        :func:`refquant.nn.optim.adam_step` with its hyperparameters bound.
+
+    Returns
+    -------
+    tuple
+        The new model (weights re-masked, observers updated), the new
+        optimizer state, the mean loss of the batch (a float) and the logits.
+
+    Notes
+    -----
+    .. math:: \\theta \\leftarrow \\operatorname{step}\\big(\\theta, m \\odot \\nabla_\\theta
+              \\tfrac1B \\textstyle\\sum_{i} \\ell(f_\\theta(x_i), y_i)\\big), \\qquad
+              w \\leftarrow m \\odot w
+
+    Examples
+    --------
+    >>> from refquant.nn.optim import sgd_init, sgd_step
+    >>> m = Model([(np.zeros((2, 1)), np.zeros(2))])
+    >>> step = lambda p, g, s: sgd_step(p, g, s, lr=1.0)
+    >>> state = sgd_init([np.zeros((2, 1)), np.zeros(2)])
+    >>> m2, _, loss, _ = train_step(m, np.array([[1.0]]), np.array([0]), state, step)
+    >>> round(loss, 6), m2.params[0][0].tolist(), m2.params[0][1].tolist()  # grad = softmax - onehot
+    (0.693147, [[0.5], [-0.5]], [0.5, -0.5])
     """
     logits, cache = model.forward(x, training=True)
     loss = float(softmax_cross_entropy(logits, y))
@@ -219,6 +287,8 @@ def train(
     ya = np.asarray(y)
     if ya.shape != (len(xa),):
         raise ValueError(f"y must have shape ({len(xa)},), got {ya.shape}")
+    if epochs and len(xa) == 0:
+        raise ValueError(f"x must hold at least one row to train on, got shape {xa.shape}")
     step, opt_state = _optimizer(optimizer, _flat(model), lr, weight_decay, momentum)
     history: list[EpochLog] = []
     for epoch in range(1, epochs + 1):

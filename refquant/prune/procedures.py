@@ -20,6 +20,12 @@ fine-tuned model. Masks prune weight matrices only (biases stay dense), and
   backward over the training data, first-order Taylor importance per hidden
   neuron (Molchanov et al. 2019), physical removal of the least important
   neurons of each hidden layer, fine-tuning.
+
+Each training phase is one call of :func:`refquant.nn.train.train`, which
+starts a fresh optimizer state (Adam's moments and step count): gradual
+magnitude pruning restarts it at every pruning epoch, iterative magnitude
+pruning at every round. Masked weights stay exactly zero whatever the state:
+their gradients are masked and the weights are re-masked after every step.
 """
 
 from __future__ import annotations
@@ -54,7 +60,24 @@ Log = Callable[[EpochLog], None] | None
 
 
 def sparsity(model: Model) -> float:
-    """Fraction of weight entries (biases excluded) that the masks prune, or that are removed.
+    """Fraction of weight entries (biases excluded) that the model's masks prune: ``1 - kept / total``.
+
+    Parameters
+    ----------
+    model : Model
+        Its ``masks`` (0/1 or bool, one per layer, None for a dense layer)
+        are counted; without masks the result is 0.0, whatever the weights.
+
+    Returns
+    -------
+    float
+        In [0, 1]. Neurons removed physically
+        (:func:`taylor_structured_prune`) are not counted: the model no
+        longer has them; compare the weight counts with the original model.
+
+    Notes
+    -----
+    .. math:: s = 1 - \\frac{\\sum_l \\lVert m_l \\rVert_0}{\\sum_l |w_l|}
 
     Examples
     --------
@@ -93,10 +116,47 @@ def gradual_magnitude_prune(
 ) -> Model:
     """Gradual magnitude pruning to ``final_sparsity`` over ``prune_epochs`` epochs, then fine-tuning.
 
-    The mask is recomputed at the start of epochs ``0 .. prune_epochs - 1`` at
-    the sparsity ``s_f (1 - (1 - e / (prune_epochs - 1))**3)`` (Zhu & Gupta's
-    cubic, ``s_i = 0``), by one global magnitude selection over all weight
-    matrices (``relative_to="total"``, ``ties="lowest_index"``).
+    Parameters
+    ----------
+    model : Model
+        A float model (usually trained); masks it already has stay pruned.
+    x, y : array_like
+        Training data, as in :func:`refquant.nn.train.train`.
+    final_sparsity : float
+        In [0, 1], the fraction of all weight entries pruned at the end.
+    prune_epochs : int
+        >= 1: epochs of training during which the mask grows.
+    finetune_epochs : int
+        >= 0: epochs of training with the final mask.
+    rng : numpy.random.Generator
+        Minibatch order (the only randomness).
+    batch_size, lr : int, float
+        Adam's, as in :func:`refquant.nn.train.train`.
+    log : callable, optional
+        Receives each :class:`refquant.nn.train.EpochLog`.
+
+    Returns
+    -------
+    Model
+        With ``masks`` (in the weights' dtype) pruning exactly
+        ``round(final_sparsity * n)`` of the ``n`` weight entries (or more, if
+        the input's masks already pruned more).
+
+    Notes
+    -----
+    The mask is recomputed at the start of epochs ``e = 0 .. E - 1``
+    (``E = prune_epochs``), then one epoch is trained with it:
+
+    .. math:: s_e = s_f \\Big(1 - \\big(1 - \\tfrac{e}{E - 1}\\big)^3\\Big)
+
+    Zhu & Gupta's cubic (arXiv:1710.01878) with ``s_i = 0`` and one pruning
+    step per epoch (:func:`refquant.prune.schedules.gradual_magnitude_pruning`),
+    so epoch 0 trains dense and the last pruning epoch reaches ``s_f``
+    exactly; with ``E = 1`` the single mask is at ``s_f`` (one-shot). Each
+    mask is one global magnitude selection over all weight matrices
+    (:func:`refquant.prune.masks_global.global_masks`, ``relative_to="total"``,
+    ``ties="lowest_index"``) that keeps every earlier pruned entry pruned.
+    The Adam state restarts at every epoch (module docstring).
 
     Examples
     --------
@@ -108,13 +168,13 @@ def gradual_magnitude_prune(
     >>> round(sparsity(m), 2)
     0.5
     """
-    if prune_epochs < 1:
-        raise ValueError(f"prune_epochs must be >= 1, got {prune_epochs}")
+    _check_int("prune_epochs", prune_epochs, minimum=1)
     n = max(prune_epochs - 1, 1)
     for epoch in range(prune_epochs):
+        t = epoch if prune_epochs > 1 else n  # a single pruning epoch goes straight to final_sparsity
         s = float(
             gradual_magnitude_pruning(
-                epoch, final_sparsity=final_sparsity, begin_step=0, n_steps=n, frequency=1
+                t, final_sparsity=final_sparsity, begin_step=0, n_steps=n, frequency=1
             ).sparsity
         )
         existing = None if model.masks is None else [m if m is None else m.astype(bool) for m in model.masks]
@@ -144,20 +204,45 @@ def iterative_magnitude_prune(
     Parameters
     ----------
     model : Model
-        The network to train in round 1 (usually at initialization).
-    rewind : Model, optional
-        The weights surviving weights are reset to after each pruning (default:
-        ``model`` itself, Frankle & Carbin's reset to initialization; pass the
-        weights after a few epochs for Frankle et al. 2020's rewinding).
+        The network to train in round 1 (usually at initialization). Masks
+        it already has count as pruned in round 1.
+    x, y : array_like
+        Training data, as in :func:`refquant.nn.train.train`.
+    rounds : int
+        >= 0 rounds of (train, prune, rewind).
     rate : float
-        Fraction of the *remaining* weights pruned each round (global,
-        ``relative_to="remaining"``): after ``r`` rounds the sparsity is
+        In [0, 1]: the fraction of the *remaining* weights pruned each round
+        (global, ``relative_to="remaining"``): after ``r`` rounds the sparsity is
         ``1 - (1 - rate)**r`` (up to the count rounding).
+    epochs : int
+        Training epochs per round, and after the last rewind.
+    rng : numpy.random.Generator
+        Minibatch order (the only randomness).
+    rewind : Model, optional
+        The values the surviving weights (and all biases) are reset to after
+        each pruning (default: ``model`` itself, Frankle & Carbin's reset to
+        initialization; pass the weights after a few epochs for Frankle et
+        al. 2020's rewinding). Same shapes as ``model``.
+    batch_size, lr, log
+        As in :func:`gradual_magnitude_prune`.
 
     Returns
     -------
     Model
-        Trained for ``epochs`` after the last rewind.
+        Trained for ``epochs`` after the last rewind, with the last masks.
+
+    Notes
+    -----
+    .. math:: m_r = m_{r-1} \\odot \\mathrm{top}_{(1 - p) |m_{r-1}|}\\big(|w^{(r)}|\\big), \\qquad
+              w \\leftarrow m_r \\odot w_{\\text{rewind}}
+
+    Round ``r``: train ``epochs``; ``m_r`` = :func:`refquant.prune.masks_global.global_masks`
+    of the trained weights, pruning ``rate`` of what ``m_{r-1}`` left (lowest
+    ``|w|`` first, ties: lowest index); weights ``<- m_r * w_rewind``. The
+    Adam state restarts every round (module docstring). Source: Frankle &
+    Carbin, "The lottery ticket hypothesis", ICLR 2019, section 2 (iterative
+    pruning with resetting); Frankle, Dziugaite, Roy & Carbin, "Linear mode
+    connectivity and the lottery ticket hypothesis", ICML 2020 (rewinding).
 
     Examples
     --------
@@ -169,15 +254,22 @@ def iterative_magnitude_prune(
     >>> round(sparsity(m), 2)
     0.75
     """
-    start = rewind or model
+    _check_int("rounds", rounds, minimum=0)
+    rate = _fraction("rate", rate)
+    start = model if rewind is None else rewind
+    if [w.shape for w, _ in start.params] != [w.shape for w, _ in model.params]:
+        raise ValueError("rewind must have the weight shapes of model")
     current = model
-    masks: list[Array] | None = None
+    masks: list[Array | None] | None = (
+        None if model.masks is None else [m if m is None else m.astype(bool) for m in model.masks]
+    )
     for _ in range(rounds):
         current, _ = train(current, x, y, epochs=epochs, batch_size=batch_size, rng=rng, lr=lr, log=log)
-        masks = global_masks(
+        new = global_masks(
             [w for w, _ in current.params], rate, existing_masks=masks, relative_to="remaining"
         )
-        current = _with_masks(replace(current, params=[(w.copy(), b.copy()) for w, b in start.params]), masks)
+        masks = list(new)
+        current = _with_masks(replace(current, params=[(w.copy(), b.copy()) for w, b in start.params]), new)
     current, _ = train(current, x, y, epochs=epochs, batch_size=batch_size, rng=rng, lr=lr, log=log)
     return current
 
@@ -198,6 +290,37 @@ def nm_prune(
 ) -> Model:
     """``n_keep`` of every ``m`` weights along the input axis of ``layers`` (default: all but the last).
 
+    Parameters
+    ----------
+    model : Model
+        A float model (usually trained). Any masks it has are *replaced*.
+    x, y : array_like
+        Training data, as in :func:`refquant.nn.train.train`.
+    n_keep, m : int
+        ``n_keep`` kept in every group of ``m`` consecutive inputs
+        (:func:`refquant.prune.masks_nm.nm_mask`, ``axis=1`` of the ``(out,
+        in)`` weight, ties: lowest index pruned first, a short last group
+        padded).
+    layers : tuple of int, optional
+        Indices of the layers to prune (default: every layer but the
+        output layer); the others stay dense.
+    finetune_epochs : int
+        Training epochs with the masks fixed.
+    rng, batch_size, lr, log
+        As in :func:`gradual_magnitude_prune`.
+
+    Returns
+    -------
+    Model
+        Fine-tuned, with one mask per layer (all ones for the dense ones).
+
+    Notes
+    -----
+    .. math:: m_{j, g} = \\text{top-}n(|w_{j, 4g:4g+4}|) \\quad \\text{for 2:4}
+
+    Source: Mishra et al. 2021, "Accelerating sparse deep neural networks"
+    (NVIDIA's 2:4: prune once by magnitude, then retrain with the mask fixed).
+
     Examples
     --------
     >>> from refquant.nn.mlp import init_mlp
@@ -207,7 +330,11 @@ def nm_prune(
     >>> int(np.count_nonzero(m.masks[0])), int(np.count_nonzero(m.masks[1]))
     (32, 16)
     """
-    chosen = tuple(range(len(model.params) - 1)) if layers is None else layers
+    chosen = tuple(range(len(model.params) - 1)) if layers is None else tuple(layers)
+    for i in chosen:
+        _check_int("every entry of layers", i, minimum=0)
+        if i >= len(model.params):
+            raise ValueError(f"layers must hold layer indices in [0, {len(model.params)}), got {layers!r}")
     masks = [
         nm_mask(w, n_keep, m, axis=1) if i in chosen else np.ones(w.shape, bool)
         for i, (w, _) in enumerate(model.params)
@@ -231,6 +358,28 @@ def taylor_structured_prune(
 ) -> Model:
     """Remove ``fraction`` of the neurons of every hidden layer by Taylor importance, then fine-tune.
 
+    Parameters
+    ----------
+    model : Model
+        A float model (no quantizers, no masks), usually trained.
+    x, y : array_like
+        The data of the importance (one full batch) and of the fine-tuning.
+    fraction : float
+        In [0, 1], of each hidden layer's neurons.
+    finetune_epochs : int
+        Training epochs after the removal.
+    rng, batch_size, lr, log
+        As in :func:`gradual_magnitude_prune`.
+
+    Returns
+    -------
+    Model
+        Smaller weight matrices, no masks.
+
+    Notes
+    -----
+    .. math:: I_j = \\Big(\\sum_{s \\in S_j} \\frac{\\partial L}{\\partial \\theta_s} \\theta_s\\Big)^2
+
     The importance of neuron ``j`` of layer ``l`` is ``(sum of g * w over its
     incoming weights and bias)**2`` with the gradient of the mean loss over
     all of ``x`` (:func:`refquant.prune.scores.taylor_neuron_score`); the
@@ -250,6 +399,7 @@ def taylor_structured_prune(
     """
     if model.quant is not None or model.masks is not None:
         raise ValueError("taylor_structured_prune needs a plain float model (no quantizers or masks)")
+    fraction = _fraction("fraction", fraction)
     logits, cache = mlp_forward(model.params, x, activation=model.activation)
     g = softmax_cross_entropy_vjp(np.ones((), logits.dtype), logits, y).grad_x
     grads = mlp_backward(model.params, cache, g, activation=model.activation)
@@ -263,3 +413,19 @@ def taylor_structured_prune(
     model = replace(model, params=params)
     model, _ = train(model, x, y, epochs=finetune_epochs, batch_size=batch_size, rng=rng, lr=lr, log=log)
     return model
+
+
+def _check_int(name: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _fraction(name: str, value: object) -> float:
+    """A real in [0, 1], as a float (an int would be a *count* for the mask functions)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number in [0, 1], got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return float(value)

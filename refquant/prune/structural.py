@@ -118,6 +118,25 @@ def neuron_masks(params: Params, layer: int, keep: ArrayLike) -> list[Array | No
     nothing reads it. Its gradients, restricted to the surviving parameters,
     equal the pruned network's.
 
+    Parameters
+    ----------
+    params : list of (w, b)
+    layer : int
+        The hidden layer whose neurons are switched off, as in :func:`remove_neurons`.
+    keep : array_like of int or bool
+        The neurons kept, as in :func:`remove_neurons`.
+
+    Returns
+    -------
+    list of (ndarray or None)
+        ``None`` for every layer but ``layer + 1``, whose mask is 0/1 in the
+        weight's dtype (a float mask, not bool: it multiplies the weight),
+        zero on the columns of the removed neurons.
+
+    Notes
+    -----
+    .. math:: m_{l+1}[:, j] = [j \\in K]
+
     Examples
     --------
     >>> p = [(np.ones((3, 1)), np.zeros(3)), (np.ones((1, 3)), np.zeros(1))]

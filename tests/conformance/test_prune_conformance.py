@@ -389,3 +389,38 @@ def test_structured_shape_and_dim_errors() -> None:
             lambda d=dim: P.ln_structured(_holder(w), "weight", 1, n=2, dim=d),
             lambda d=dim: ln_structured_mask(w, 1, 2, d),
         )
+
+
+# ------------------------------------------------------------------ the Taylor structured procedure
+
+
+def test_taylor_structured_prune_removes_the_neurons_torch_gates_rank_lowest() -> None:
+    """Molchanov et al. 2019's gate formulation, in torch autograd: a gate ``c_j = 1`` on each hidden
+    pre-activation; the importance is ``(dL/dc_j)**2``. The procedure must keep, in every hidden
+    layer, the ``n - round(fraction * n)`` neurons of highest importance (two hidden layers, so the
+    order of removal matters), and copy their rows and columns unchanged."""
+    from refquant.nn.mlp import init_mlp
+    from refquant.nn.train import Model
+    from refquant.prune.procedures import taylor_structured_prune
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((50, 5)), rng.integers(0, 3, 50)
+    p = [(w, rng.normal(0, 0.3, b.shape)) for w, b in init_mlp([5, 8, 6, 3], rng=rng, dtype=np.float64)]
+    gates = [torch.ones(8, dtype=torch.float64, requires_grad=True)]
+    gates.append(torch.ones(6, dtype=torch.float64, requires_grad=True))
+    h = torch.from_numpy(x)
+    for i, (w, b) in enumerate(p):
+        z = h @ torch.from_numpy(w).T + torch.from_numpy(b)
+        h = torch.relu(z * gates[i]) if i < 2 else z
+    torch.nn.functional.cross_entropy(h, torch.from_numpy(y)).backward()
+    importance = [g.grad.numpy() ** 2 for g in gates]
+    assert all(_separated(s) for s in importance)  # no ties: the choice is unambiguous
+    keep = [np.sort(np.argsort(s)[s.size // 2 :]) for s in importance]  # fraction 0.5 of 8 and 6
+
+    m = taylor_structured_prune(Model(p), x, y, fraction=0.5, finetune_epochs=0, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(m.params[0][0], p[0][0][keep[0]])
+    np.testing.assert_array_equal(m.params[0][1], p[0][1][keep[0]])
+    np.testing.assert_array_equal(m.params[1][0], p[1][0][np.ix_(keep[1], keep[0])])
+    np.testing.assert_array_equal(m.params[1][1], p[1][1][keep[1]])
+    np.testing.assert_array_equal(m.params[2][0], p[2][0][:, keep[1]])
+    np.testing.assert_array_equal(m.params[2][1], p[2][1])

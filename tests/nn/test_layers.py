@@ -352,3 +352,12 @@ def test_activation_bad_inputs() -> None:
         gelu(np.ones(2), "erf")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"approximate must be one of .* got 'Tanh'"):
         gelu_vjp(np.ones(2), np.ones(2), "Tanh")  # type: ignore[arg-type]
+
+
+def test_linear_vjp_with_zero_features() -> None:
+    # a layer whose inputs (or outputs) were all removed: the gradients are empty or zero, not an error
+    r = linear_vjp(np.ones((3, 2)), np.ones((3, 0)), np.ones((2, 0)), np.zeros(2))
+    assert r.grad_x.shape == (3, 0) and r.grad_w.shape == (2, 0)
+    assert r.grad_b is not None and r.grad_b.tolist() == [3.0, 3.0]  # column sums of g
+    r = linear_vjp(np.ones((3, 0)), np.ones((3, 4)), np.ones((0, 4)), np.zeros(0))
+    assert r.grad_x.tolist() == [[0.0] * 4] * 3 and r.grad_w.shape == (0, 4)

@@ -85,9 +85,11 @@ def test_softmax_cross_entropy_hand_values() -> None:
     # huge logits: log_softmax([1000, 0])[1] = -1000 exactly, so the loss is 1000 (and 0 for label 0)
     assert float(softmax_cross_entropy([[1000.0, 0.0]], [1])) == 1000.0
     assert float(softmax_cross_entropy([[1000.0, 0.0]], [0])) == 0.0
+    assert not np.signbit(softmax_cross_entropy([[1000.0, 0.0]], [0]))  # +0.0, as torch (not -0.0)
     assert softmax_cross_entropy_vjp(1.0, [[1000.0, 0.0]], [1]).grad_x.tolist() == [[1.0, -1.0]]
     # one class: softmax is 1, the loss is 0 and so is the gradient
-    assert float(softmax_cross_entropy([[7.0], [-3.0]], [0, 0])) == 0.0
+    loss = softmax_cross_entropy(np.array([[7.0], [-3.0]], np.float32), [0, 0])
+    assert float(loss) == 0.0 and not np.signbit(loss) and loss.dtype == np.float32
 
 
 def test_mse_loss_hand_values() -> None:

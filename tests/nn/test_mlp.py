@@ -63,9 +63,8 @@ def test_quantized_backward_uses_each_quantizers_vjp() -> None:
     rng = np.random.default_rng(3)
     p = init_mlp([4, 5, 2], rng=rng, dtype=np.float64)
     x = rng.random((6, 4))
-    quant = [LayerQuant(WeightQuantizer(4), ActivationQuantizer(8, lo=0.0, hi=1.0, initialized=True))] * 2
     quant = [
-        quant[0],
+        LayerQuant(WeightQuantizer(4), ActivationQuantizer(8, lo=0.0, hi=1.0, initialized=True)),
         LayerQuant(WeightQuantizer(4), ActivationQuantizer(8, lo=0.0, hi=2.0, initialized=True)),
     ]
     logits, c = mlp_forward(p, x, quant=quant)
@@ -149,3 +148,33 @@ def test_activation_observer_moving_average() -> None:
     assert (q.lo, q.hi) == (-1.0, 3.0)
     with pytest.raises(ValueError, match="has no range"):
         ActivationQuantizer(8).forward(np.zeros(3), training=False)
+
+
+def test_masks_of_any_dtype_keep_the_weights_dtype() -> None:
+    """A float64 (or bool) mask on float32 weights: float32 forward, backward and training."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((20, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    p = init_mlp([4, 6, 2], rng=rng)
+    for masks in (
+        tuple((rng.random(w.shape) > 0.5).astype(np.float64) for w, _ in p),
+        tuple(rng.random(w.shape) > 0.5 for w, _ in p),
+    ):
+        logits, c = mlp_forward(p, x, masks=masks)
+        assert logits.dtype == np.float32 and all(wm.dtype == np.float32 for wm in c.weights_masked)
+        g = mlp_backward(p, c, np.ones_like(logits), masks=masks)
+        for (dw, _), mk in zip(g.params, masks, strict=True):
+            assert dw.dtype == np.float32 and np.all(dw[mk == 0] == 0)
+        m, _ = train(Model(p, masks=masks), x, y, epochs=1, batch_size=5, rng=np.random.default_rng(0))
+        for (w, _), mk in zip(m.params, masks, strict=True):
+            assert w.dtype == np.float32 and np.all(w[mk == 0] == 0)
+
+
+def test_train_and_init_reject_bad_inputs() -> None:
+    p = init_mlp([2, 2], rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"x must hold at least one row to train on, got shape \(0, 2\)"):
+        train(
+            Model(p), np.zeros((0, 2)), np.zeros(0, int), epochs=1, batch_size=4, rng=np.random.default_rng(0)
+        )
+    with pytest.raises(TypeError, match="dtype must be a floating dtype, got int32"):
+        init_mlp([2, 2], rng=np.random.default_rng(0), dtype=np.int32)
