@@ -165,8 +165,9 @@ class ActivationQuantizer:
 
     In training the observed range moves toward each batch's min and max by
     ``averaging_constant`` (the first batch sets it); out of training the
-    range is fixed. ``averaging_constant=1`` with ``running_minmax=True``
-    gives the plain running min-max of calibration (PyTorch's MinMaxObserver).
+    range is fixed. ``running_minmax=True`` replaces the moving average by
+    the plain running min-max of calibration (PyTorch's MinMaxObserver;
+    ``averaging_constant`` is then unused).
     """
 
     bits: int

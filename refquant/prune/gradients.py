@@ -36,7 +36,6 @@ from refquant._validate import as_float_array
 __all__ = [
     "DGCStep",
     "ErrorFeedbackStep",
-    "InputGrad",
     "dgc_momentum_correction",
     "gradient_dropping_identity",
     "gradient_dropping_identity_vjp",

@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_float_array, normalize_axis
 from refquant.nn.layers import gelu, relu, sigmoid, tanh
+from refquant.prune.masks import existing_as_bool
 
 __all__ = ["bias_correction", "neuron_masks", "remove_neurons", "rescale_to_preserve_norm"]
 
@@ -190,9 +191,8 @@ def rescale_to_preserve_norm(
     [0.0, 5.0, 0.0]
     """
     wa = as_float_array("w", w)
-    ma = np.asarray(mask).astype(bool)
-    if ma.shape != wa.shape:
-        raise ValueError(f"mask must have the shape of w {wa.shape}, got {ma.shape}")
+    ma = existing_as_bool("mask", mask, wa.shape)
+    assert ma is not None
     ax = None if axis is None else normalize_axis("axis", axis, wa.ndim)
     pruned = np.where(ma, wa, 0)
     before = np.linalg.norm(wa, ord=ord, axis=ax, keepdims=True) if ax is not None else _norm(wa, ord)
@@ -233,12 +233,11 @@ def bias_correction(w: ArrayLike, b: ArrayLike, mask: ArrayLike, x_calib: ArrayL
     [2.5]
     """
     wa, ba = as_float_array("w", w), as_float_array("b", b)
-    ma = np.asarray(mask).astype(bool)
     xa = as_float_array("x_calib", x_calib)
-    if wa.ndim != 2 or ba.shape != (wa.shape[0],) or ma.shape != wa.shape:
-        raise ValueError(
-            f"need w (out, in), b (out,), mask (out, in); got {wa.shape}, {ba.shape}, {ma.shape}"
-        )
+    if wa.ndim != 2 or ba.shape != (wa.shape[0],):
+        raise ValueError(f"need w of shape (out, in) and b of shape (out,); got {wa.shape}, {ba.shape}")
+    ma = existing_as_bool("mask", mask, wa.shape)
+    assert ma is not None
     if xa.ndim != 2 or xa.shape[1] != wa.shape[1] or xa.shape[0] < 1:
         raise ValueError(f"x_calib must have shape (N >= 1, {wa.shape[1]}), got {xa.shape}")
     removed = np.where(ma, 0, wa)

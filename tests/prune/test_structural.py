@@ -131,3 +131,10 @@ def test_bias_correction_preserves_the_mean_output() -> None:
     pruned = x @ np.where(mask, w, 0).T + b2
     np.testing.assert_allclose(pruned.mean(axis=0), dense.mean(axis=0), rtol=1e-12, atol=1e-12)
     assert not np.allclose(x @ np.where(mask, w, 0).T + b, dense)  # the correction was needed
+
+
+def test_masks_must_be_zero_one() -> None:
+    with pytest.raises(ValueError, match="mask must hold only 0 and 1"):
+        rescale_to_preserve_norm([1.0, 2.0], [0.5, 1.0])
+    with pytest.raises(ValueError, match=r"mask must have shape \(1, 2\)"):
+        bias_correction([[1.0, 2.0]], [0.0], [True, False], [[1.0, 1.0]])
