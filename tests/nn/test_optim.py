@@ -408,3 +408,28 @@ def test_unfused_adam_is_the_plain_formula_and_close_to_the_fused_one() -> None:
     assert np.array_equal(unfused, expected)
     assert np.array_equal(s1.exp_avgs[0], m)
     np.testing.assert_allclose(unfused, fused, rtol=2e-6, atol=1e-7)
+
+
+def test_unfused_adamw_multistep_matches_the_written_out_update() -> None:
+    """Five AdamW steps, fused=False, against torch's update order written out with one rounding per op.
+
+    beta1 = 0.3 makes lerp's weight 0.7 >= 0.5, so ATen's second lerp branch is used:
+    m <- g - (g - m) * (1 - w)  ==  g + (g - m) * (w - 1).
+    """
+    f = np.float32
+    rng = np.random.default_rng(12)
+    p = rng.standard_normal(1000).astype(f)
+    lr, b1, b2, eps, wd = 0.01, 0.3, 0.99, 1e-8, 0.1
+    state = adam_init([p])
+    q, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
+    for t in range(1, 6):
+        g = rng.standard_normal(1000).astype(f)
+        kw = {"lr": lr, "betas": (b1, b2), "eps": eps, "weight_decay": wd, "fused": False}
+        (p,), state = adamw_step([p], [g], state, **kw)
+        q = q * f(1 - lr * wd)
+        m = (g - m) * (f(1 - b1) - f(1)) + g
+        v = f(1 - b2) * g * g + v * f(b2)
+        denom = np.sqrt(v) / f((1 - b2**t) ** 0.5) + f(eps)
+        q = q + (f(-(lr / (1 - b1**t))) * m) / denom
+        assert np.array_equal(p, q), t
+    assert np.array_equal(state.exp_avgs[0], m) and np.array_equal(state.exp_avg_sqs[0], v)
