@@ -19,8 +19,12 @@ def fma_float32(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> NDArray[np.float32]
     can the first rounding have moved it onto the tie) or in float32's
     subnormal range (where the halfway bits sit elsewhere); for those few
     elements the rounding error of ``p + c`` (TwoSum) decides the direction.
+    A result rounded to ``±inf`` counts ``±2**128`` as the float32 beyond
+    ``±FLT_MAX``, so a sum just below the overflow threshold stays finite.
     """
     a32, b32, c32 = (np.asarray(v, np.float32) for v in (a, b, c))
+    if a32.ndim == b32.ndim == c32.ndim == 0:  # the fix-up below indexes arrays
+        return fma_float32(a32.reshape(1), b32.reshape(1), c32.reshape(1)).reshape(())
     p = np.multiply(a32, b32, dtype=np.float64)
     c64 = c32.astype(np.float64)
     s = p + c64
@@ -34,10 +38,13 @@ def fma_float32(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> NDArray[np.float32]
     sv, pv, cv = s[idx], p[idx], c64[idx]
     bb = sv - pv
     err = (pv - (sv - bb)) + (cv - bb)  # TwoSum: sv + err == pv + cv exactly
-    rv = sv.astype(np.float32)
-    toward = np.where(sv > rv, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
+    with np.errstate(over="ignore"):
+        rv = sv.astype(np.float32)
+    # rv as float64, with an overflow to inf read as 2**128 (the next power of two after FLT_MAX)
+    rv64 = np.where(np.isinf(rv) & np.isfinite(sv), np.copysign(2.0**128, sv), rv.astype(np.float64))
+    toward = np.where(sv > rv64, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
     nb = np.nextafter(rv, toward)
-    mid = ((rv.astype(np.float64) + nb.astype(np.float64)) / 2 == sv) & (rv.astype(np.float64) != sv)
+    mid = ((rv64 + nb.astype(np.float64)) / 2 == sv) & (rv64 != sv)
     up = np.where(err > 0, np.maximum(rv, nb), np.minimum(rv, nb))
     r[idx] = np.where(mid & (err != 0), up, rv)
     return r

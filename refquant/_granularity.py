@@ -1,9 +1,12 @@
 """One helper for per-tensor, per-axis and per-block parameters (internal).
 
 Every elementwise quantization kernel runs through :func:`map_chunks`, which
-pairs each chunk of ``x`` with the matching slice of the parameters and keeps
-temporaries cache-sized (``CHUNK`` elements), so peak extra memory stays a
-small constant beyond the output.
+pairs each chunk of ``x`` with the matching slice of the parameters (per-block
+parameters are repeated chunk by chunk, never to ``x``'s size) and
+keeps temporaries cache-sized (``CHUNK`` elements), so peak extra memory stays a
+small constant beyond the output (plus a C-contiguous copy of ``x`` when it is
+not C-contiguous). Chunks are visited in C order, so a stochastic kernel draws
+its random numbers in the order of ``x``'s elements.
 
 Granularity is fixed by ``axis`` and ``block_size``:
 
@@ -106,49 +109,74 @@ def map_chunks(
     g: Granularity,
     out_dtype: np.dtype[Any],
 ) -> NDArray[Any]:
-    """Apply ``kernel(x_chunk, *param_chunks, out=out_chunk)`` over ``x``.
+    """Apply ``kernel(x_chunk, *param_chunks, out=out_chunk)`` over ``x``, in C order.
 
-    Parameter chunks broadcast against the 1-D or 2-D ``x_chunk``. ``x`` is
-    never written to.
+    Parameter chunks broadcast against the 1-D or 2-D ``x_chunk``: 0-d per
+    tensor, ``(rows, 1)`` per axis, ``(rows, inner)`` per block (repeated
+    chunk by chunk, never to ``x``'s size). ``x`` is never written to.
     """
     out = np.empty(x.shape, dtype=out_dtype)
     if x.size == 0:
         return out
     xc = np.ascontiguousarray(x)
-    if g.kind == "axis":
-        _rows(kernel, xc.reshape(g.outer * g.n, g.inner), params, g.n, out.reshape(-1, g.inner))
+    if g.kind == "tensor":
+        flat_x, flat_out = xc.reshape(-1), out.reshape(-1)
+        for start in range(0, flat_x.size, CHUNK):
+            stop = start + CHUNK
+            kernel(flat_x[start:stop], *params, out=flat_out[start:stop])
         return out
-    if g.kind == "block":
-        params = [expand_blocks(p, g).reshape(-1) for p in params]
-    flat_x, flat_out = xc.reshape(-1), out.reshape(-1)
-    for start in range(0, flat_x.size, CHUNK):
-        stop = start + CHUNK
-        chunk_params = [p if p.ndim == 0 else p[start:stop] for p in params]
-        kernel(flat_x[start:stop], *chunk_params, out=flat_out[start:stop])
+    # x as rows r = (o, j) of an (outer * n, inner) view; row r uses one row of each 2-D parameter
+    x2, out2 = xc.reshape(g.outer * g.n, g.inner), out.reshape(-1, g.inner)
+    if g.kind == "axis":
+        p2 = [p.reshape(g.n, 1) for p in params]
+        n = g.n
+
+        def param_rows(r0: int, r1: int) -> list[NDArray[Any]]:
+            # rows r0, r0 + 1, ... use p[r0 % n], p[(r0 + 1) % n], ...: a slice, or a cyclic repetition
+            start, m = r0 % n, r1 - r0
+            if start + m <= n:
+                return [p[start : start + m] for p in p2]
+            reps = -(-(start + m) // n)
+            return [np.tile(p, (reps, 1))[start : start + m] for p in p2]
+    else:
+        assert g.block_size is not None
+        blocks, bs, n = -(-g.n // g.block_size), g.block_size, g.n
+        p2 = [p.reshape(g.outer * blocks, g.inner) for p in params]
+
+        def param_rows(r0: int, r1: int) -> list[NDArray[Any]]:
+            # parameter row q = (o, jb) covers x rows [o n + jb bs, o n + min((jb + 1) bs, n))
+            q0 = r0 // n * blocks + r0 % n // bs
+            q1 = (r1 - 1) // n * blocks + (r1 - 1) % n // bs + 1
+            qs = np.arange(q0, q1)
+            o, jb = qs // blocks, qs % blocks
+            first, end = o * n + jb * bs, o * n + np.minimum((jb + 1) * bs, n)
+            counts = np.minimum(end, r1) - np.maximum(first, r0)  # rows of [r0, r1) in each block
+            return [np.repeat(p[q0:q1], counts, axis=0) for p in p2]
+
+    _rows(kernel, x2, param_rows, out2)
     return out
 
 
 def _rows(
     kernel: Kernel,
     x2: NDArray[Any],
-    params: Sequence[NDArray[Any]],
-    n: int,
+    param_rows: Callable[[int, int], list[NDArray[Any]]],
     out2: NDArray[Any],
 ) -> None:
-    """Per-axis: row ``r`` of ``x2`` uses parameter ``r % n``."""
+    """Rows ``[r0, r1)`` of ``x2`` use ``param_rows(r0, r1)`` (2-D, 1 or ``inner`` columns)."""
     rows, inner = x2.shape
     if inner > CHUNK:  # long rows: split each row into column chunks
         for r in range(rows):
-            row_params = [p[r % n] for p in params]
+            row_params = [p[0] for p in param_rows(r, r + 1)]
             for c0 in range(0, inner, CHUNK):
                 c1 = c0 + CHUNK
-                kernel(x2[r, c0:c1], *row_params, out=out2[r, c0:c1])
+                chunk_params = [p[c0:c1] if p.shape[0] == inner else p for p in row_params]
+                kernel(x2[r, c0:c1], *chunk_params, out=out2[r, c0:c1])
         return
     step = max(1, CHUNK // max(inner, 1))
     for r0 in range(0, rows, step):
         r1 = min(rows, r0 + step)
-        idx = np.arange(r0, r1) % n
-        kernel(x2[r0:r1], *[p[idx][:, None] for p in params], out=out2[r0:r1])
+        kernel(x2[r0:r1], *param_rows(r0, r1), out=out2[r0:r1])
 
 
 def broadcast_param(value: NDArray[Any], g: Granularity, shape: tuple[int, ...]) -> NDArray[Any]:

@@ -28,13 +28,18 @@ def as_float_array(name: str, value: ArrayLike) -> NDArray[np.floating[Any]]:
 
 
 def as_int_array(name: str, value: ArrayLike) -> NDArray[np.int64]:
-    """Return ``value`` as an int64 array; floats must hold integer values."""
+    """Return ``value`` as an int64 array; floats must hold integer values; all must fit int64."""
     arr = np.asarray(value)
     if arr.dtype.kind in "iu":
+        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{name} must fit in int64, got {_show(arr[arr > np.iinfo(np.int64).max])}")
         return arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise ValueError(f"{name} must hold integers, got {_show(arr)}")
+        big = (arr < -(2.0**63)) | (arr >= 2.0**63)
+        if np.any(big):
+            raise ValueError(f"{name} must fit in int64, got {_show(arr[big])}")
         return arr.astype(np.int64)
     raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
 
@@ -47,14 +52,23 @@ def check_scale(name: str, scale: NDArray[Any]) -> None:
 
 
 def check_range(qmin: int, qmax: int) -> None:
-    """The integer range must be non-empty and within int64."""
+    """The integer range must be non-empty and exact in float64.
+
+    Codes are computed and clipped in floating point (float64 at the widest),
+    whose integers are exact up to ``2**53``: both bounds, and their distance
+    (which bounds ``|q - z|``), must lie within it, or codes beyond the range
+    could be returned.
+    """
     for label, v in (("quant_min", qmin), ("quant_max", qmax)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"{label} must be an int, got {v!r}")
     if not qmin < qmax:
         raise ValueError(f"quant_min must be < quant_max, got quant_min={qmin}, quant_max={qmax}")
-    if qmin < -(2**63) or qmax > 2**63 - 1:
-        raise ValueError(f"the range [{qmin}, {qmax}] does not fit in int64")
+    if qmin < -(2**53) or qmax > 2**53 or qmax - qmin > 2**53:
+        raise ValueError(
+            f"the range [{qmin}, {qmax}] must lie within [-2**53, 2**53] and span at most 2**53 "
+            "(codes are computed in float64, exact only up to 2**53)"
+        )
 
 
 def check_zero_point(name: str, zero_point: NDArray[np.int64], qmin: int, qmax: int) -> None:

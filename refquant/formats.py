@@ -1,8 +1,10 @@
 """Integer formats as data: bit width, signedness, narrow range -> [qmin, qmax].
 
-The table :data:`INT_FORMATS` names the formats the frameworks use; any other
-width from 2 to 32 bits comes from :func:`int_format`. Sub-byte formats (int4,
-uint4, int2, uint2) are stored in int8/uint8 arrays, as DESIGN.md prescribes.
+The table :data:`INT_FORMATS` names the formats the frameworks use
+(:func:`int_format` looks them up by name); any other width from 2 to 32
+bits, and the narrow-range variants, are ``IntFormat(bits, signed,
+narrow_range)``. Sub-byte formats (int4, uint4, int2, uint2) are stored in
+int8/uint8 arrays, as DESIGN.md prescribes.
 """
 
 from __future__ import annotations
@@ -68,6 +70,18 @@ class IntFormat:
 def int_format(name: str) -> IntFormat:
     """Look up a named format in :data:`INT_FORMATS` (``"int8"``, ``"uint4"``, ...).
 
+    Parameters
+    ----------
+    name : str
+        ``"int2"``, ``"uint2"``, ``"int4"``, ``"uint4"``, ``"int8"``, ``"uint8"``,
+        ``"int16"``, ``"uint16"``, ``"int32"`` or ``"uint32"``; anything else
+        raises ``ValueError``.
+
+    Returns
+    -------
+    IntFormat
+        Full range (not narrow).
+
     Examples
     --------
     >>> int_format("uint4").qmax
@@ -81,6 +95,17 @@ def int_format(name: str) -> IntFormat:
 
 def storage_dtype(qmin: int, qmax: int) -> np.dtype[Any]:
     """Smallest NumPy integer dtype holding every code in ``[qmin, qmax]``.
+
+    Parameters
+    ----------
+    qmin, qmax : int
+        The code range.
+
+    Returns
+    -------
+    numpy.dtype
+        The first of uint8, int8, uint16, int16, uint32, int32, uint64, int64
+        that holds the range; ``ValueError`` if none does.
 
     Examples
     --------

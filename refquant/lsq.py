@@ -55,7 +55,24 @@ class LSQPlusGrads(NamedTuple):
 
 
 def lsq_grad_scale(n: int, quant_max: int) -> float:
-    """LSQ's step-gradient scale ``1 / sqrt(n * quant_max)``.
+    """LSQ's step-gradient scale ``g = 1 / sqrt(n * quant_max)``.
+
+    Parameters
+    ----------
+    n : int
+        Number of elements that share the step (>= 1).
+    quant_max : int
+        ``Q_P``, the largest code (>= 1).
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    .. math:: g = \\frac{1}{\\sqrt{N\\, Q_P}}
+
+    Source: Esser et al., "Learned Step Size Quantization", ICLR 2020, section 2.2.
 
     Examples
     --------

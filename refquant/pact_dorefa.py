@@ -209,6 +209,9 @@ def dorefa_weight(w: ArrayLike, bits: int) -> NDArray[Any]:
     Parameters
     ----------
     w : array_like of float, non-empty
+        For ``2 <= bits <= 31``, an all-zero ``w`` or a NaN makes
+        ``max |tanh(w)|`` 0 or NaN and raises ``ValueError`` (the authors' code
+        returns NaN); for bits 1 and 32 NaN propagates.
     bits : int
         1 gives ``sign(w) * mean|w|`` (``sign(0) = 1``); 32 returns ``w``.
 
@@ -229,12 +232,13 @@ def dorefa_weight(w: ArrayLike, bits: int) -> NDArray[Any]:
     [-1.0, 0.33333333333333326, 0.33333333333333326, 1.0]
     """
     wa = _weights(w)
+    _levels(bits)
     if bits == 32:
         return wa.copy()
     if bits == 1:
         return np.where(wa == 0, 1, np.sign(wa)) * np.mean(np.abs(wa))
     t = np.tanh(wa)
-    return 2 * quantize_k(t / (2 * np.max(np.abs(t))) + 0.5, bits) - 1
+    return 2 * quantize_k(t / (2 * _max_abs(t)) + 0.5, bits) - 1
 
 
 def dorefa_weight_vjp(g: ArrayLike, w: ArrayLike, bits: int, *, through_max: bool = True) -> NDArray[Any]:
@@ -282,7 +286,7 @@ def dorefa_weight_vjp(g: ArrayLike, w: ArrayLike, bits: int, *, through_max: boo
         return ga.copy()
     t = np.tanh(wa)
     at = np.abs(t)
-    m = np.max(at)
+    m = _max_abs(t)
     gu = 2 * ga
     gt = gu / (2 * m)
     if through_max:
@@ -298,6 +302,17 @@ def _levels(bits: int) -> int:
     if not 1 <= bits <= 32:
         raise ValueError(f"bits must be in [1, 32], got {bits}")
     return int(2**bits - 1)
+
+
+def _max_abs(t: NDArray[Any]) -> Any:
+    """``max |tanh(w)|``, the normalizer of DoReFa's weights; 0 (all-zero ``w``) or NaN raise."""
+    m = np.max(np.abs(t))
+    if not m > 0:
+        raise ValueError(
+            f"w must not be all zero or hold NaN for bits in [2, 31]: max|tanh(w)| = {m}, "
+            "so the normalization tanh(w) / max|tanh(w)| is undefined"
+        )
+    return m
 
 
 def _pact_args(x: ArrayLike, alpha: ArrayLike) -> tuple[NDArray[Any], Any]:

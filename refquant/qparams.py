@@ -92,8 +92,9 @@ def qparams_from_range(
     include_zero : bool
         Widen the range to contain 0 first (default, as every framework does).
     eps : float or None
-        Lower bound of the scale (PyTorch's guard, default float32 epsilon);
-        None disables it, and then an empty range raises ``ValueError``.
+        Lower bound of the scale (PyTorch's guard, default float32 epsilon),
+        finite and > 0; None disables it, and then an empty range raises
+        ``ValueError``.
     zero_point_rounding : str
         Rounding mode of the zero point (half-to-even like ``torch.round``;
         TFLite rounds half away from zero).
@@ -134,6 +135,11 @@ def qparams_from_range(
     check_choice("symmetric_divisor", symmetric_divisor, ("half_range", "qmax"))
     check_choice("zero_point_rounding", zero_point_rounding, ROUNDING_MODES[:-1])
     check_choice("zero_point_formula", zero_point_formula, ZERO_POINT_FORMULAS)
+    if eps is not None:
+        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
+            raise TypeError(f"eps must be a float or None, got {eps!r}")
+        if not (np.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps must be finite and > 0 (or None), got {eps!r}")
     cd = np.dtype(dtype)
     lo, hi = _checked_range(min_val, max_val, cd)
     if include_zero:

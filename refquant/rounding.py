@@ -74,7 +74,9 @@ def round_to_integer(
         \\qquad \\mathrm{half\\_up}(x) = \\lfloor x + \\tfrac12 \\rfloor
 
     computed exactly: the fraction ``x - floor(x)`` is exact in binary floating
-    point, so ``0.49999997`` (float32) rounds to 0 in every mode, whereas
+    point (except for ``-1 < x < 0``, where it is ``1 + x`` rounded, which can
+    be 1.0 but is on the same side of 0.5 as the exact value, so the result
+    is still exact), so ``0.49999997`` (float32) rounds to 0 in every mode, whereas
     evaluating ``floor(x + 0.5)`` in float32, as TF's kernels do, gives 1.
     Semantic choice: all modes are exact; framework-specific float shortcuts
     live in :mod:`refquant.interop`.
@@ -128,7 +130,7 @@ def _round_ties(
         step = np.copysign(frac >= 0.5, x).astype(x.dtype, copy=False)
         return np.add(t, step, out=out)
     fl = np.floor(x)
-    frac = np.subtract(x, fl)  # exact, in [0, 1)
+    frac = np.subtract(x, fl)  # exact, except 1 + x rounded (<= 1.0) for -1 < x < 0: same side of 0.5
     if mode == "half_up":
         up = frac >= 0.5
     else:

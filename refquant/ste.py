@@ -96,6 +96,13 @@ def clipped_ste_vjp(g: ArrayLike, x: ArrayLike, lo: ArrayLike, hi: ArrayLike) ->
     """
     xa, ga = _grad_and_input(g, x)
     la, ha = as_float_array("lo", lo), as_float_array("hi", hi)
+    for name, bound in (("lo", la), ("hi", ha)):
+        try:
+            fits = np.broadcast_shapes(bound.shape, xa.shape) == xa.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{name} must broadcast to x's shape {xa.shape}, got shape {bound.shape}")
     if np.any(la > ha):
         raise ValueError(f"lo must be <= hi, got lo={la}, hi={ha}")
     with np.errstate(invalid="ignore"):

@@ -75,6 +75,17 @@ def test_specials_pass_through(mode: str) -> None:
     assert y[0] == np.inf and y[1] == -np.inf and np.isnan(y[2]) and y[3] == 2.0**60
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_half_up_on_small_negative_fractions(dtype: type) -> None:
+    # -1 < x < 0: x - floor(x) = 1 + x is rounded (1 - 1e-30 -> 1.0), yet the comparison with 0.5 is
+    # exact: floor(x + 1/2) is 0 for x in [-0.5, 0) and -1 below -0.5.
+    below = np.nextafter(dtype(-0.5), dtype(-1))  # the float just below -0.5
+    above = np.nextafter(dtype(-0.5), dtype(0))
+    x = np.array([-1e-30, -0.5, below, above, -0.75], dtype)
+    assert round_to_integer(x, "half_up").tolist() == [0.0, 0.0, -1.0, 0.0, -1.0]
+    assert round_to_integer(x, "half_away").tolist() == [-0.0, -1.0, -1.0, -0.0, -1.0]
+
+
 def test_signed_zero_and_empty_and_0d() -> None:
     assert np.signbit(round_to_integer(np.array([-0.0]), "half_even"))[0]
     assert np.signbit(round_to_integer(np.array([-0.4]), "half_away"))[0]

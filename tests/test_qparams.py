@@ -59,6 +59,11 @@ def test_bad_ranges() -> None:
         qparams_from_range([0.0, 1.0], [1.0], 0, 255)
     with pytest.raises(ValueError, match="symmetric_divisor must be one of"):
         qparams_from_range(0.0, 1.0, 0, 255, symmetric=True, symmetric_divisor="127")  # type: ignore[arg-type]
+    for eps in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="eps must be finite and > 0"):
+            qparams_from_range(0.0, 0.0, 0, 255, eps=eps)
+    with pytest.raises(TypeError, match="eps must be a float or None"):
+        qparams_from_range(0.0, 1.0, 0, 255, eps="1e-6")  # type: ignore[arg-type]
 
 
 def test_reduce_range() -> None:
@@ -126,3 +131,18 @@ def test_tflite_zero_point_formula() -> None:
     q = qparams_from_range(-100.0, 0.1, -128, 127, zero_point_formula="tflite", dtype=np.float64)
     assert float(q.scale) == pytest.approx(100.1 / 255, rel=1e-15)
     assert int(q.zero_point) == 127
+
+
+def test_tflite_zero_point_formula_takes_the_side_with_the_smaller_error() -> None:
+    # Where the two sides round differently, only "tflite" takes the max side. TFLite's
+    # ChooseQuantizationParams works in C++ double, transcribed here in Python floats:
+    lo, hi = -52.216495513916016, 32.32449722290039  # float32 values
+    scale = (hi - lo) / (127.0 - -128.0)
+    from_min, from_max = -128.0 - lo / scale, 127.0 - hi / scale
+    assert from_min == 29.5 and 29.49999 < from_max < 29.5  # exact arithmetic: both 29.5
+    assert abs(127.0) + abs(hi / scale) < abs(-128.0) + abs(lo / scale)  # the max side has less error
+    kw = {"dtype": np.float64, "zero_point_rounding": "half_away"}
+    # TFLite: TfLiteRound(from_max) = 29; the min side would give round_half_away(29.5) = 30
+    assert int(qparams_from_range(lo, hi, -128, 127, zero_point_formula="tflite", **kw).zero_point) == 29
+    for formula in ("qmin_minus_round", "round_of_difference"):
+        assert int(qparams_from_range(lo, hi, -128, 127, zero_point_formula=formula, **kw).zero_point) == 30

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from refquant import _granularity as gran
+from refquant._granularity import CHUNK
 from refquant.quantize import dequantize, fake_quantize, quantize
 
 
@@ -139,7 +143,17 @@ def test_dequantize_hand_example() -> None:
         ({"zero_point": 300}, ValueError, r"zero_point must lie in \[0, 255\]"),
         ({"zero_point": 1.5}, ValueError, "zero_point must hold integers"),
         ({"zero_point": True}, TypeError, "zero_point must be an integer array"),
+        # beyond int64: reported as given, not after a wrapping cast
+        ({"zero_point": 1e20}, ValueError, r"zero_point must fit in int64, got \[1\.e\+20\]"),
+        ({"zero_point": np.uint64(2**64 - 1)}, ValueError, "got \\[18446744073709551615\\]"),
         ({"quant_min": 5, "quant_max": 5}, ValueError, "quant_min must be < quant_max"),
+        # float64 cannot clip exactly at 2**62 - 1 (it would return the code 2**62)
+        (
+            {"quant_min": -(2**62), "quant_max": 2**62 - 1},
+            ValueError,
+            r"must lie within \[-2\*\*53, 2\*\*53\]",
+        ),
+        ({"quant_min": -(2**53), "quant_max": 1}, ValueError, "span at most 2\\*\\*53"),
         ({"axis": 3}, ValueError, "axis=3 is out of range"),
         ({"scale": [1.0, 2.0]}, ValueError, "scale must have one element"),
         ({"axis": 0, "scale": [1.0]}, ValueError, r"scale must have shape \(2,\)"),
@@ -255,13 +269,32 @@ def test_dequantize_of_quantize_is_fake_quantize(p) -> None:
 
 
 def test_chunked_equals_unchunked_on_a_large_array() -> None:
-    """Arrays longer than one chunk (and per-axis rows longer than a chunk) give the same codes."""
+    """Arrays of several chunks, per-axis rows longer than a chunk, and blocks across chunk edges."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((3, 70_001)).astype(np.float32)
-    whole = quantize(x, [0.01, 0.02, 0.03], [0, 1, 2], -128, 127, axis=0)
-    for c, (s, z) in enumerate([(0.01, 0), (0.02, 1), (0.03, 2)]):
-        ref = np.clip(np.rint(x[c] / np.float32(s)) + z, -128, 127)
+    cols = CHUNK + 1001  # each row is longer than one chunk: the column-split path
+    x = rng.standard_normal((3, cols)).astype(np.float32)
+    s32 = np.array([0.01, 0.02, 0.03], np.float32)
+    whole = quantize(x, s32, [0, 1, 2], -128, 127, axis=0)
+    for c, z in enumerate([0, 1, 2]):
+        ref = np.clip(np.rint(x[c] / s32[c]) + z, -128, 127)  # ONNX's formula, row by row
         assert np.array_equal(whole[c], ref)
+    # per tensor over 3 * cols > 2 chunks
+    ref = np.clip(np.rint(x / np.float32(0.02)) + 5, -128, 127)
+    assert np.array_equal(quantize(x, 0.02, 5, -128, 127), ref)
+    # per axis along the last axis: one-element rows, many rows per chunk, the period 3 not
+    # dividing the chunk length
+    xt = np.ascontiguousarray(x.T)
+    ref = np.clip(np.rint(xt / s32) + np.array([0, 1, 2]), -128, 127)
+    assert np.array_equal(quantize(xt, s32, [0, 1, 2], -128, 127, axis=1), ref)
+    # per block along both axes, with a partial last block (cols is not a multiple of 1000)
+    nb = -(-cols // 1000)
+    sb = rng.uniform(0.01, 0.05, (3, nb)).astype(np.float32)
+    zb = rng.integers(-5, 6, (3, nb))
+    ref = np.clip(
+        np.rint(x / np.repeat(sb, 1000, axis=1)[:, :cols]) + np.repeat(zb, 1000, axis=1)[:, :cols], -8, 7
+    )
+    assert np.array_equal(quantize(x, sb, zb, -8, 7, axis=1, block_size=1000), ref)
+    assert np.array_equal(quantize(xt, sb.T, zb.T, -8, 7, axis=0, block_size=1000), ref.T)
 
 
 def test_stochastic_rounding_reproducible_and_in_range() -> None:
@@ -269,3 +302,53 @@ def test_stochastic_rounding_reproducible_and_in_range() -> None:
     a = quantize(x, 0.1, 0, -8, 7, rounding="stochastic", rng=np.random.default_rng(1))
     b = quantize(x, 0.1, 0, -8, 7, rounding="stochastic", rng=np.random.default_rng(1))
     assert np.array_equal(a, b) and a.min() >= -8 and a.max() <= 7
+
+
+@pytest.mark.parametrize("layout", ["tensor", "axis", "block"])
+def test_stochastic_draws_one_uniform_per_element_in_c_order(layout: str) -> None:
+    """Across chunks, the draws are those of one ``rng.random(x.shape)`` call (the documented order)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, CHUNK // 2 + 7))  # 1.5 chunks: the draws straddle a chunk edge
+    n = x.shape[1]
+    if layout == "tensor":
+        s, z, kw = np.float64(0.1), np.int64(2), {}
+    elif layout == "axis":
+        s, z, kw = np.array([0.1, 0.2, 0.3]), np.array([0, 1, 2]), {"axis": 0}
+    else:
+        nb = -(-n // 500)
+        s, z, kw = (
+            rng.uniform(0.05, 0.3, (3, nb)),
+            rng.integers(-3, 4, (3, nb)),
+            {"axis": 1, "block_size": 500},
+        )
+    q = quantize(x, s, z, -8, 7, rounding="stochastic", rng=np.random.default_rng(9), **kw)
+    if layout == "axis":
+        s, z = s[:, None], z[:, None]
+    elif layout == "block":
+        s, z = np.repeat(s, 500, axis=1)[:, :n], np.repeat(z, 500, axis=1)[:, :n]
+    t = x / s
+    u = np.random.default_rng(9).random(x.shape)
+    want = np.clip(np.floor(t) + (u < t - np.floor(t)) + z, -8, 7)  # the rule in round_to_integer's docs
+    assert np.array_equal(q, want)
+
+
+@given(problems(), st.data(), st.integers(1, 9))
+def test_tiny_chunks_give_the_same_codes(p, data, chunk) -> None:
+    """With a chunk of a few elements every chunk edge (row wrap-around, block edges, long rows) is hit."""
+    x, _, _, qmin, qmax = p
+    axis = data.draw(st.integers(0, x.ndim - 1))
+    n = x.shape[axis]
+    bs = data.draw(st.one_of(st.none(), st.integers(1, max(1, n))))
+    if bs is None:
+        pshape = (n,)
+        expand = lambda v: v.reshape([n if d == axis else 1 for d in range(x.ndim)])  # noqa: E731
+    else:
+        nb = -(-n // bs)
+        pshape = (*x.shape[:axis], nb, *x.shape[axis + 1 :])
+        expand = lambda v: np.take(np.repeat(v, bs, axis=axis), range(n), axis=axis)  # noqa: E731
+    s = data.draw(hnp.arrays(np.float32, pshape, elements=st.floats(2.0**-4, 16.0, width=32)))
+    z = data.draw(hnp.arrays(np.int64, pshape, elements=st.integers(qmin, qmax)))
+    with mock.patch.object(gran, "CHUNK", chunk):
+        q = quantize(x, s, z, qmin, qmax, axis=axis, block_size=bs)
+    want = np.clip(np.rint(x / expand(s)) + expand(z), qmin, qmax)  # float32 division, as the default
+    assert np.array_equal(q, want)

@@ -115,7 +115,8 @@ def fake_quantize_per_tensor_affine(
     zero_point : int
         Within ``[quant_min, quant_max]``.
     quant_min, quant_max : int
-        ``quant_min <= quant_max``.
+        ``quant_min < quant_max`` (torch also accepts ``quant_min == quant_max``;
+        refquant raises ``ValueError`` there).
 
     Returns
     -------
@@ -326,7 +327,8 @@ def quantize_per_channel(
     _check_torch_range(qmin, qmax, z)
     if dtype != "qint32" and np.isnan(x).any():
         # NaN -> code 0: pass it through the zero-point policy with z = 0.
-        codes = quantize_per_channel(np.nan_to_num(x, nan=0.0), s, z, ax, dtype)
+        finite_or_inf = np.nan_to_num(x, nan=0.0, posinf=np.inf, neginf=-np.inf)  # +-inf must stay inf
+        codes = quantize_per_channel(finite_or_inf, s, z, ax, dtype)
         codes[np.isnan(x)] = 0
         return codes
     return quantize(

@@ -243,6 +243,7 @@ def fake_quantize_per_tensor_affine_vjp(
     g = _float32_array("grad", grad)
     _check_grad_shape(g, x)
     _check_qrange(quant_min, quant_max, zero_point)
+    _check_scale(_one("scale", scale))
     return FakeQuantizeGrads(_masked(g, _per_tensor_mask(x, scale, zero_point, quant_min, quant_max)))
 
 
@@ -288,7 +289,7 @@ def fake_quantize_per_channel_affine_vjp(
     g = _float32_array("grad", grad)
     _check_grad_shape(g, x)
     ax = normalize_axis("axis", axis, x.ndim)
-    s = _channel("scale", as_float_array("scale", scale), x, ax).astype(_F32)
+    s = _check_scale(_channel("scale", as_float_array("scale", scale), x, ax).astype(_F32))
     z = _channel("zero_point", np.asarray(zero_point), x, ax)
     _check_qrange(quant_min, quant_max, z)
     return FakeQuantizeGrads(_masked(g, _per_channel_mask(x, s, z, ax, quant_min, quant_max)))
@@ -339,7 +340,7 @@ def learnable_fake_quantize_per_tensor_affine(
     from refquant.interop.torch import fake_quantize_per_tensor_affine
 
     x = _float32_array("input", input)
-    s, z = _one("scale", scale), _one("zero_point", zero_point)
+    s, z = _check_scale(_one("scale", scale)), _check_finite("zero_point", _one("zero_point", zero_point))
     zf = _learnable_zero_point_forward(z, quant_min, quant_max)
     return fake_quantize_per_tensor_affine(x, float(s), int(zf), quant_min, quant_max)
 
@@ -395,7 +396,7 @@ def learnable_fake_quantize_per_tensor_affine_vjp(
     x = _float32_array("input", input)
     g = _float32_array("grad", grad)
     _check_grad_shape(g, x)
-    s, z = _one("scale", scale), _one("zero_point", zero_point)
+    s, z = _check_scale(_one("scale", scale)), _check_finite("zero_point", _one("zero_point", zero_point))
     _check_qrange(quant_min, quant_max, None)
     return _learnable_tensor_grads(g, x, float(s), float(z), quant_min, quant_max, grad_factor)
 
@@ -441,10 +442,9 @@ def learnable_fake_quantize_per_channel_affine(
 
     x = _float32_array("input", input)
     ax = normalize_axis("axis", axis, x.ndim)
-    s = _channel("scale", as_float_array("scale", scale), x, ax).astype(_F32)
-    z = _learnable_zero_point_forward(
-        _channel("zero_point", as_float_array("zero_point", zero_point), x, ax), quant_min, quant_max
-    )
+    s = _check_scale(_channel("scale", as_float_array("scale", scale), x, ax).astype(_F32))
+    zc = _check_finite("zero_point", _channel("zero_point", as_float_array("zero_point", zero_point), x, ax))
+    z = _learnable_zero_point_forward(zc, quant_min, quant_max)
     return fake_quantize_per_channel_affine(x, s, z.astype(np.int64), ax, quant_min, quant_max)
 
 
@@ -491,8 +491,9 @@ def learnable_fake_quantize_per_channel_affine_vjp(
     g = _float32_array("grad", grad)
     _check_grad_shape(g, x)
     ax = normalize_axis("axis", axis, x.ndim)
-    s = _channel("scale", as_float_array("scale", scale), x, ax).astype(_F32)
-    z = _channel("zero_point", as_float_array("zero_point", zero_point), x, ax).astype(_F32)
+    s = _check_scale(_channel("scale", as_float_array("scale", scale), x, ax).astype(_F32))
+    z = _check_finite("zero_point", _channel("zero_point", as_float_array("zero_point", zero_point), x, ax))
+    z = z.astype(_F32)
     _check_qrange(quant_min, quant_max, None)
     return _learnable_channel_grads(g, x, s, z, ax, quant_min, quant_max, grad_factor)
 
@@ -507,6 +508,19 @@ def _one(name: str, value: ArrayLike) -> np.float32:
 def _channel(name: str, value: NDArray[Any], x: NDArray[Any], axis: int) -> NDArray[Any]:
     if value.shape != (x.shape[axis],):
         raise ValueError(f"{name} must have shape ({x.shape[axis]},) for axis={axis}, got {value.shape}")
+    return value
+
+
+def _check_scale(s: Any) -> Any:
+    """The scale (rounded to float32) must be finite and > 0, as the forward ops require."""
+    if not np.all(np.isfinite(s) & (s > 0)):
+        raise ValueError(f"scale must be finite and > 0, got {s}")
+    return s
+
+
+def _check_finite(name: str, value: Any) -> Any:
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{name} must be finite, got {value}")
     return value
 
 
