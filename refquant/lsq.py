@@ -79,6 +79,10 @@ def lsq_grad_scale(n: int, quant_max: int) -> float:
     >>> lsq_grad_scale(100, 127) == 1 / (100 * 127) ** 0.5
     True
     """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or isinstance(quant_max, bool):
+        raise TypeError(f"n and quant_max must be ints, got n={n!r}, quant_max={quant_max!r}")
+    if not isinstance(quant_max, (int, np.integer)):
+        raise TypeError(f"quant_max must be an int, got {quant_max!r}")
     if n < 1 or quant_max < 1:
         raise ValueError(f"n and quant_max must be >= 1, got n={n}, quant_max={quant_max}")
     return 1.0 / math.sqrt(n * quant_max)
@@ -116,8 +120,9 @@ def lsq_fake_quantize(
     .. math:: \\hat x = s \\cdot \\big\\lfloor \\operatorname{clip}((x - \\beta)/s,\\, q_{min},\\,
               q_{max}) \\big\\rceil + \\beta
 
-    with ``⌊·⌉`` half to even. Source: Esser et al., "Learned Step Size
-    Quantization", ICLR 2020, eq. 1; Bhalgat et al., "LSQ+", CVPR-W 2020, eq. 2.
+    with ``⌊·⌉`` half to even; NaN inputs give NaN outputs (the vjps raise on
+    NaN). Source: Esser et al., "Learned Step Size Quantization", ICLR 2020,
+    eq. 1; Bhalgat et al., "LSQ+", CVPR-W 2020, eq. 2.
 
     Examples
     --------
@@ -247,8 +252,12 @@ def _lsq_grads(
     ga = np.asarray(as_float_array("g", g), dtype=xa.dtype)
     if ga.shape != xa.shape:
         raise ValueError(f"g must have the shape of x {xa.shape}, got {ga.shape}")
+    if np.isnan(xa).any():
+        raise ValueError("x contains NaN: LSQ's step gradient is undefined there")
     per_step = max(xa.size // max(np.size(s), 1), 1)
     gs = lsq_grad_scale(per_step, quant_max) if grad_scale is None else float(grad_scale)
+    if not (np.isfinite(gs) and gs > 0):
+        raise ValueError(f"grad_scale must be finite and > 0, got {grad_scale!r}")
     v = (xa - b) / s
     inside = (v > quant_min) & (v < quant_max)
     ds_elem = np.where(

@@ -87,7 +87,10 @@ def minmax_normalize_vjp(g: ArrayLike, x: ArrayLike, *, through_range: bool = Tr
     the mean of the tied elements, a valid subgradient, the one torch's
     ``min()``/``max()`` backward uses, and it keeps the gradient
     symmetric in the tied inputs. Sums: ``sum(grad_x) = 0`` when
-    ``through_range`` (``y`` does not change when ``x`` shifts).
+    ``through_range`` (``y`` does not change when ``x`` shifts). Source:
+    derived here (quotient rule plus the subgradients of min and max); it
+    corrects the seed document's section 4.1 backward, and agrees with torch
+    autograd of the same expression (``tests/conformance``).
 
     Examples
     --------

@@ -64,7 +64,8 @@ def quantize_k(r: ArrayLike, bits: int) -> NDArray[Any]:
     -----
     .. math:: q_k(r) = \\frac{\\lfloor (2^k - 1)\\, r \\rceil}{2^k - 1}
 
-    Source: Zhou et al., "DoReFa-Net" (2016), eq. 5. Half to even, like ``tf.round``.
+    Source: Zhou et al., "DoReFa-Net" (2016), eq. 5. Half to even, like
+    ``tf.round``. NaN gives NaN; values outside [0, 1] are not clipped here.
 
     Examples
     --------
@@ -97,7 +98,8 @@ def pact(x: ArrayLike, alpha: ArrayLike, bits: int) -> NDArray[Any]:
               \\frac{2^k - 1}{\\alpha} \\Big\\rceil
 
     Source: Choi et al., "PACT: Parameterized clipping activation for
-    quantized neural networks" (2018), eqs. 1-2.
+    quantized neural networks" (2018), eqs. 1-2. NaN gives NaN (and, in
+    :func:`pact_vjp`, no gradient to ``x`` or ``alpha``: every comparison is false).
 
     Examples
     --------
@@ -162,6 +164,7 @@ def dorefa_activation(a: ArrayLike, bits: int) -> NDArray[Any]:
     .. math:: a_q = q_k(\\operatorname{clip}(a, 0, 1))
 
     Source: Zhou et al. (2016), section 2.4 (the clip to [0, 1] precedes it).
+    NaN gives NaN, and no gradient in :func:`dorefa_activation_vjp`.
 
     Examples
     --------

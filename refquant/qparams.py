@@ -188,6 +188,20 @@ def reduce_range(quant_min: int, quant_max: int) -> tuple[int, int]:
     (``vpmaddubsw``) cannot saturate on x86: uint8 [0, 255] -> [0, 127],
     int8 [-128, 127] -> [-64, 63].
 
+    Parameters
+    ----------
+    quant_min, quant_max : int
+        The full code range, ``quant_min < quant_max``.
+
+    Returns
+    -------
+    (int, int)
+        ``(quant_min // 2, quant_max // 2)`` (floor division, as PyTorch).
+
+    Notes
+    -----
+    .. math:: [q_{min}, q_{max}] \\mapsto [\\lfloor q_{min}/2 \\rfloor, \\lfloor q_{max}/2 \\rfloor]
+
     Source: ``torch.ao.quantization.utils.calculate_qmin_qmax``.
 
     Examples

@@ -257,6 +257,7 @@ def dequantize(
     first would round twice. This is ONNX DequantizeLinear's formula and ORT's order of
     operations; PyTorch's vectorized dequantize instead evaluates
     ``q * s + (-z * s)`` with an FMA, which can differ in the last bit.
+    Source: ONNX DequantizeLinear; Jacob et al. (2018), eq. 1.
 
     Examples
     --------

@@ -78,7 +78,10 @@ def round_to_integer(
     be 1.0 but is on the same side of 0.5 as the exact value, so the result
     is still exact), so ``0.49999997`` (float32) rounds to 0 in every mode, whereas
     evaluating ``floor(x + 0.5)`` in float32, as TF's kernels do, gives 1.
-    Semantic choice: all modes are exact; framework-specific float shortcuts
+    Source: IEEE 754-2019, section 5.3.1 (roundToIntegralTiesToEven,
+    -TiesToAway, -TowardPositive, -TowardNegative, -TowardZero); stochastic
+    rounding as in Gupta et al., "Deep learning with limited numerical
+    precision", ICML 2015. Semantic choice: all modes are exact; framework-specific float shortcuts
     live in :mod:`refquant.interop`.
 
     Examples

@@ -306,3 +306,14 @@ def test_lsq_per_channel_equals_per_tensor_channel_by_channel() -> None:
         assert r.grad_step[c] == pytest.approx(float(rc.grad_step), rel=1e-12)
     with pytest.raises(ValueError, match=r"step must have shape \(3,\)"):
         lsq_fake_quantize(x, steps[:2], -8, 7, axis=0)
+
+
+def test_lsq_nan_and_grad_scale_policy() -> None:
+    with pytest.raises(ValueError, match="x contains NaN"):
+        lsq_fake_quantize_vjp([1.0, 1.0], [0.1, np.nan], 0.5, -4, 3)
+    for bad in (0.0, -1.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="grad_scale must be finite and > 0"):
+            lsq_fake_quantize_vjp([1.0], [0.1], 0.5, -4, 3, grad_scale=bad)
+    with pytest.raises(TypeError, match="must be ints"):
+        lsq_grad_scale(10.5, 7)  # type: ignore[arg-type]
+    assert np.isnan(lsq_fake_quantize([np.nan], 0.5, -4, 3)[0])

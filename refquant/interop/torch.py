@@ -134,10 +134,12 @@ def fake_quantize_per_tensor_affine(
     --------
     >>> x = [0.5, 1.5, 2.5, -0.5, 1000.0, float("nan")]
     >>> fake_quantize_per_tensor_affine(x, 1.0, 3, 0, 255).tolist()
-    [0.0, 2.0, 2.0, -0.0, 252.0, -3.0]
+    [0.0, 2.0, 2.0, 0.0, 252.0, -3.0]
     """
     x = _float32_input(input)
     _check_torch_range(quant_min, quant_max, zero_point)
+    if isinstance(zero_point, bool) or not isinstance(zero_point, (int, np.integer)):
+        raise TypeError(f"zero_point must be an int (torch's int64_t), got {zero_point!r}")
     return fake_quantize(
         x,
         float(scale),

@@ -51,3 +51,11 @@ def test_learnable_vjp_of_a_zero_d_input() -> None:
     r = rq.learnable_fake_quantize_per_tensor_affine_vjp(F32(1.0), F32(0.0), [1.0], [0.0], 0, 255)
     assert float(r.grad_input) == 1.0 and np.shape(r.grad_input) == ()
     assert r.grad_scale.tolist() == [0.0] and r.grad_zero_point.tolist() == [0.0]
+
+
+def test_fake_quantize_per_tensor_zero_point_must_be_an_int() -> None:
+    from refquant.interop.torch import fake_quantize_per_tensor_affine
+
+    with pytest.raises(TypeError, match="zero_point must be an int"):
+        fake_quantize_per_tensor_affine([1.0], 1.0, 2.7, 0, 255)  # type: ignore[arg-type]
+    assert fake_quantize_per_tensor_affine([1.0], 1.0, np.int64(2), 0, 255).tolist() == [1.0]
