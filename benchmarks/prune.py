@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,9 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import best_time, peak_extra_bytes
 
 from refquant.interop import torch_prune as rq_torch
 from refquant.prune import global_masks, structured_mask, unstructured_mask
@@ -39,29 +40,6 @@ from refquant.prune import global_masks, structured_mask, unstructured_mask
 N = 1 << 24
 REPEAT = 7
 REPEAT_TORCH = 3
-
-
-def best_time(fn: Callable[..., object], repeat: int, setup: Callable[[], Any] | None = None) -> float:
-    """Fastest of ``repeat`` runs after one warm-up; ``setup()`` (untimed) makes ``fn``'s argument."""
-    times = []
-    for i in range(repeat + 1):
-        args = () if setup is None else (setup(),)
-        t0 = time.perf_counter()
-        fn(*args)
-        if i:
-            times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def peak_extra_bytes(fn: Callable[[], object]) -> int:
-    """Peak bytes allocated by ``fn`` beyond what existed before it ran (output included)."""
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak - base
 
 
 def main() -> None:

@@ -10,42 +10,21 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import best_time, peak_extra_bytes
 
 from refquant.interop import torch as rq_torch
 from refquant.quantize import fake_quantize
 
 N = 1 << 24
 REPEAT = 7
-
-
-def best_time(fn: Callable[[], object], repeat: int = REPEAT) -> float:
-    """Fastest of ``repeat`` runs, after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def peak_extra_bytes(fn: Callable[[], object]) -> int:
-    """Peak bytes allocated by ``fn`` beyond what existed before it ran (output included)."""
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak - base
 
 
 def main() -> None:
@@ -87,15 +66,15 @@ def main() -> None:
             (lambda: torch.fake_quantize_per_channel_affine(tx2, ts, tz, 0, -128, 127)) if torch else None,
         ),
     ]
-    copy_t = best_time(lambda: np.copy(x))
+    copy_t = best_time(lambda: np.copy(x), REPEAT)
     print(
         f"2**24 float32 values ({N * 4 / 2**20:.0f} MiB); np.copy: {copy_t * 1e3:.1f} ms; "
         f"torch threads: {threads}"
     )
     print(f"{'case':<50} {'ms':>8} {'x copy':>8} {'x torch':>8} {'peak extra / input':>19}")
     for name, ours, peer in cases:
-        t = best_time(ours)
-        tt = best_time(peer) if peer is not None else float("nan")
+        t = best_time(ours, REPEAT)
+        tt = best_time(peer, REPEAT) if peer is not None else float("nan")
         mem = peak_extra_bytes(ours) / x.nbytes
         print(f"{name:<50} {t * 1e3:>8.1f} {t / copy_t:>8.2f} {t / tt:>8.2f} {mem:>19.2f}")
     print("x copy: time / np.copy time (target <= 2.0); x torch: time / torch time (target < 1.0);")

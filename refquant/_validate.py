@@ -97,3 +97,17 @@ def _show(arr: NDArray[Any]) -> str:
     flat = np.asarray(arr).ravel()
     text = np.array2string(flat[:5], separator=", ")
     return text if flat.size <= 5 else text[:-1] + ", ...]"
+
+
+def cotangent(g: ArrayLike, like: NDArray[Any], what: str = "x") -> NDArray[Any]:
+    """The cotangent ``g`` as an array of ``like``'s shape and float dtype (``ValueError`` otherwise)."""
+    ga = np.asarray(as_float_array("g", g), dtype=like.dtype)
+    if ga.shape != like.shape:
+        raise ValueError(f"g must have the shape of {what} {like.shape}, got {ga.shape}")
+    return ga
+
+
+def grad_and_input(g: ArrayLike, x: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
+    """``x`` as a float array and ``g`` as a cotangent of its shape and dtype."""
+    xa = as_float_array("x", x)
+    return xa, cotangent(g, xa)

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array, check_range, normalize_axis
+from refquant._validate import as_float_array, check_range, cotangent, normalize_axis
 from refquant.rounding import _round
 
 __all__ = [
@@ -249,9 +249,7 @@ def _lsq_grads(
     axis: int | None,
 ) -> LSQPlusGrads:
     xa, s, b, others = _args(x, step, offset, quant_min, quant_max, axis)
-    ga = np.asarray(as_float_array("g", g), dtype=xa.dtype)
-    if ga.shape != xa.shape:
-        raise ValueError(f"g must have the shape of x {xa.shape}, got {ga.shape}")
+    ga = cotangent(g, xa)
     if np.isnan(xa).any():
         raise ValueError("x contains NaN: LSQ's step gradient is undefined there")
     per_step = max(xa.size // max(np.size(s), 1), 1)

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array
+from refquant._validate import as_float_array, cotangent
 
 __all__ = ["MinMaxNormalizeGrad", "minmax_normalize", "minmax_normalize_vjp"]
 
@@ -101,9 +101,7 @@ def minmax_normalize_vjp(g: ArrayLike, x: ArrayLike, *, through_range: bool = Tr
     [-0.125, 0.25, 0.0, -0.125]
     """
     xa, m, big_m = _checked(x)
-    ga = np.asarray(as_float_array("g", g), dtype=xa.dtype)
-    if ga.shape != xa.shape:
-        raise ValueError(f"g must have the shape of x {xa.shape}, got {ga.shape}")
+    ga = cotangent(g, xa)
     d = big_m - m
     grad = ga / d
     if not through_range:

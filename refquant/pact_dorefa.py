@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array
+from refquant._validate import as_float_array, cotangent
 from refquant.rounding import _round
 
 __all__ = [
@@ -142,7 +142,7 @@ def pact_vjp(g: ArrayLike, x: ArrayLike, alpha: ArrayLike, bits: int) -> PACTGra
     """
     xa, a = _pact_args(x, alpha)
     _levels(bits)
-    ga = _cotangent(g, xa)
+    ga = cotangent(g, xa, "the input")
     inside = (xa >= 0) & (xa < a)
     return PACTGrads(ga * inside, np.asarray(np.sum(ga * (xa >= a)), dtype=xa.dtype))
 
@@ -202,7 +202,7 @@ def dorefa_activation_vjp(g: ArrayLike, a: ArrayLike, bits: int) -> NDArray[Any]
     """
     aa = as_float_array("a", a)
     _levels(bits)
-    ga = _cotangent(g, aa)
+    ga = cotangent(g, aa, "the input")
     return ga * ((aa >= 0) & (aa <= 1))
 
 
@@ -283,7 +283,7 @@ def dorefa_weight_vjp(g: ArrayLike, w: ArrayLike, bits: int, *, through_max: boo
     [1.313035285499, 0.0]
     """
     wa = _weights(w)
-    ga = _cotangent(g, wa)
+    ga = cotangent(g, wa, "the input")
     _levels(bits)
     if bits in (1, 32):
         return ga.copy()
@@ -334,10 +334,3 @@ def _weights(w: ArrayLike) -> NDArray[Any]:
     if wa.size == 0:
         raise ValueError("w must not be empty (DoReFa normalizes by its maximum)")
     return wa
-
-
-def _cotangent(g: ArrayLike, x: NDArray[Any]) -> NDArray[Any]:
-    ga = np.asarray(as_float_array("g", g), dtype=x.dtype)
-    if ga.shape != x.shape:
-        raise ValueError(f"g must have the shape of the input {x.shape}, got {ga.shape}")
-    return ga

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from refquant import _granularity as gran
 from refquant._types import InputGrad
-from refquant._validate import as_float_array, check_choice
+from refquant._validate import as_float_array, check_choice, grad_and_input
 from refquant.quantize import OpOrder, _prepare
 from refquant.rounding import ROUNDING_MODES, RoundingMode, _round
 
@@ -63,7 +63,7 @@ def ste_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
     >>> ste_vjp([1.0, -2.0], [0.3, 7.0]).grad_x.tolist()
     [1.0, -2.0]
     """
-    _, ga = _grad_and_input(g, x)
+    _, ga = grad_and_input(g, x)
     return InputGrad(ga.copy())
 
 
@@ -94,7 +94,7 @@ def clipped_ste_vjp(g: ArrayLike, x: ArrayLike, lo: ArrayLike, hi: ArrayLike) ->
     >>> clipped_ste_vjp([1.0, 1.0, 1.0, 1.0], [-1.5, -1.0, 1.0, 1.5], -1.0, 1.0).grad_x.tolist()
     [0.0, 1.0, 1.0, 0.0]
     """
-    xa, ga = _grad_and_input(g, x)
+    xa, ga = grad_and_input(g, x)
     la, ha = as_float_array("lo", lo), as_float_array("hi", hi)
     for name, bound in (("lo", la), ("hi", ha)):
         try:
@@ -171,7 +171,7 @@ def fake_quantize_vjp(
     xa, s, z, g_layout, cd = _prepare(
         x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype
     )
-    _, ga = _grad_and_input(g, xa)
+    _, ga = grad_and_input(g, xa)
     if estimator == "identity":
         return InputGrad(ga.copy())
     sb = gran.broadcast_param(s, g_layout, xa.shape)
@@ -186,14 +186,6 @@ def fake_quantize_vjp(
             t = _round(op(xa, inv_or_s, dtype=cd), rounding, None)
             mask = (t >= quant_min - zb) & (t <= quant_max - zb)
     return InputGrad(_masked(ga, mask))
-
-
-def _grad_and_input(g: ArrayLike, x: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
-    xa = as_float_array("x", x)
-    ga = np.asarray(as_float_array("g", g), dtype=xa.dtype)
-    if ga.shape != xa.shape:
-        raise ValueError(f"g must have the shape of x {xa.shape}, got {ga.shape}")
-    return xa, ga
 
 
 def _masked(g: NDArray[Any], mask: NDArray[Any]) -> NDArray[Any]:

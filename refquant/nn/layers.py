@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special  # type: ignore[import-untyped]  # no stubs installed
 
 from refquant._types import InputGrad
-from refquant._validate import as_float_array, check_choice
+from refquant._validate import as_float_array, check_choice, grad_and_input
 
 __all__ = [
     "LinearGrads",
@@ -203,7 +203,7 @@ def relu_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
     >>> relu_vjp([1.0, 1.0, 1.0], [-1.0, 0.0, 2.0]).grad_x.tolist()
     [0.0, 0.0, 1.0]
     """
-    xa, ga = _grad_and_input(g, x)
+    xa, ga = grad_and_input(g, x)
     return InputGrad(np.where(xa <= 0, xa.dtype.type(0), ga))
 
 
@@ -265,7 +265,7 @@ def leaky_relu_vjp(g: ArrayLike, x: ArrayLike, negative_slope: float = 0.01) -> 
     >>> leaky_relu_vjp([1.0, 1.0, 1.0], [-2.0, 0.0, 3.0], 0.25).grad_x.tolist()
     [0.25, 0.25, 1.0]
     """
-    xa, ga = _grad_and_input(g, x)
+    xa, ga = grad_and_input(g, x)
     a = xa.dtype.type(_slope(negative_slope))
     return InputGrad(np.where(xa > 0, ga, ga * a))
 
@@ -325,7 +325,7 @@ def sigmoid_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
     >>> sigmoid_vjp([1.0, 1.0], [0.0, 800.0]).grad_x.tolist()
     [0.25, 0.0]
     """
-    xa, ga = _grad_and_input(g, x)
+    xa, ga = grad_and_input(g, x)
     return InputGrad((ga * _sigmoid_and_slope(_compute(xa))[1]).astype(xa.dtype, copy=False))
 
 
@@ -380,7 +380,7 @@ def tanh_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
     >>> tanh_vjp([2.0, 1.0], [0.0, 1000.0]).grad_x.tolist()
     [2.0, 0.0]
     """
-    xa, ga = _grad_and_input(g, x)
+    xa, ga = grad_and_input(g, x)
     xc = _compute(xa)
     e = np.exp(-2 * np.abs(xc))
     q = 1 / (1 + e)
@@ -467,7 +467,7 @@ def gelu_vjp(g: ArrayLike, x: ArrayLike, approximate: GeluApproximation = "none"
     [0.5, 1.083315]
     """
     check_choice("approximate", approximate, ("none", "tanh"))
-    xa, ga = _grad_and_input(g, x)
+    xa, ga = grad_and_input(g, x)
     xc = _compute(xa)
     s, ds = _gelu_parts(xc, approximate)
     return InputGrad((ga * (s + _times(xc, ds))).astype(xa.dtype, copy=False))
@@ -510,14 +510,6 @@ def _slope(negative_slope: object) -> float:
     if not math.isfinite(float(negative_slope)):
         raise ValueError(f"negative_slope must be finite, got {negative_slope!r}")
     return float(negative_slope)
-
-
-def _grad_and_input(g: ArrayLike, x: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
-    xa = as_float_array("x", x)
-    ga = np.asarray(as_float_array("g", g), dtype=xa.dtype)
-    if ga.shape != xa.shape:
-        raise ValueError(f"g must have the shape of x {xa.shape}, got {ga.shape}")
-    return xa, ga
 
 
 def _linear_args(

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._types import InputGrad
-from refquant._validate import _show, as_float_array, normalize_axis
+from refquant._validate import _show, as_float_array, cotangent, normalize_axis
 
 __all__ = [
     "MSELossGrads",
@@ -101,7 +101,7 @@ def softmax_vjp(g: ArrayLike, logits: ArrayLike, axis: int = -1) -> InputGrad:
     [0.25, -0.25]
     """
     z, ax = _logits(logits, axis)
-    ga = _cotangent(g, z)
+    ga = cotangent(g, z, "logits")
     y = softmax(z, ax)
     return InputGrad(y * (ga - np.sum(ga * y, axis=ax, keepdims=True)))
 
@@ -163,7 +163,7 @@ def log_softmax_vjp(g: ArrayLike, logits: ArrayLike, axis: int = -1) -> InputGra
     [0.5, -0.5]
     """
     z, ax = _logits(logits, axis)
-    ga = _cotangent(g, z)
+    ga = cotangent(g, z, "logits")
     return InputGrad(ga - softmax(z, ax) * np.sum(ga, axis=ax, keepdims=True))
 
 
@@ -234,7 +234,7 @@ def softmax_cross_entropy_vjp(g: ArrayLike, logits: ArrayLike, labels: ArrayLike
     [[-0.5, 0.5]]
     """
     z, y = _cross_entropy_args(logits, labels)
-    ga = _cotangent(g, np.zeros((), dtype=z.dtype), what="the loss (a scalar)")
+    ga = cotangent(g, np.zeros((), dtype=z.dtype), "the loss (a scalar)")
     n = z.shape[0]
     d = softmax(z, 1)
     d[np.arange(n), y] -= 1
@@ -301,7 +301,7 @@ def mse_loss_vjp(g: ArrayLike, pred: ArrayLike, target: ArrayLike) -> MSELossGra
     """
     p, t = _mse_args(pred, target)
     dtype = np.result_type(p, t)
-    ga = _cotangent(g, np.zeros((), dtype=dtype), what="the loss (a scalar)")
+    ga = cotangent(g, np.zeros((), dtype=dtype), "the loss (a scalar)")
     with np.errstate(over="ignore", invalid="ignore"):
         d = (p.astype(dtype, copy=False) - t.astype(dtype, copy=False)) * (2 * ga / p.size)
     return MSELossGrads(d.astype(p.dtype, copy=False), (-d).astype(t.dtype, copy=False))
@@ -358,10 +358,3 @@ def _mse_args(pred: ArrayLike, target: ArrayLike) -> tuple[NDArray[Any], NDArray
 def _check_finite(z: NDArray[Any]) -> None:
     if not np.all(np.isfinite(z)):
         raise ValueError(f"logits must be finite, got {_show(z[~np.isfinite(z)])}")
-
-
-def _cotangent(g: ArrayLike, like: NDArray[Any], what: str | None = None) -> NDArray[Any]:
-    ga = np.asarray(as_float_array("g", g), dtype=like.dtype)
-    if ga.shape != like.shape:
-        raise ValueError(f"g must have the shape of {what or 'logits'} {like.shape}, got {ga.shape}")
-    return ga

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._types import InputGrad
-from refquant._validate import as_float_array
+from refquant._validate import as_float_array, cotangent
 
 __all__ = [
     "DGCStep",
@@ -185,9 +185,7 @@ def gradient_dropping_identity_vjp(g: ArrayLike, x: ArrayLike, *, ratio: float =
     [0.0, -100.0, 1.0]
     """
     xa = as_float_array("x", x)
-    ga = np.asarray(as_float_array("g", g), dtype=xa.dtype)
-    if ga.shape != xa.shape:
-        raise ValueError(f"g must have the shape of x {xa.shape}, got {ga.shape}")
+    ga = cotangent(g, xa)
     return InputGrad(relative_gradient_threshold(ga, ratio=ratio))
 
 
