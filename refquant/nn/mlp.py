@@ -263,6 +263,7 @@ def mlp_backward(
     *,
     activation: Activation = "relu",
     masks: Sequence[Array | None] | None = None,
+    input_grad: bool = True,
 ) -> MLPGrads:
     """Gradients of every parameter, of the input and of the quantizers, given ``dL/d logits``.
 
@@ -277,6 +278,10 @@ def mlp_backward(
         As in the forward.
     masks : sequence of arrays or None, optional
         As in the forward; masked weights get a zero gradient.
+    input_grad : bool
+        Compute ``dL/dx`` (default). False skips the first layer's input
+        product (training does not need it) and returns an empty ``x``
+        gradient; every parameter gradient is unchanged, bit for bit.
 
     Returns
     -------
@@ -308,9 +313,26 @@ def mlp_backward(
     for i in reversed(range(n)):
         if i < n - 1:
             g = act_vjp(g, cache.pre[i]).grad_x
+        lq = cache.quant[i]
+        if i == 0 and not input_grad and (lq is None or lq.activation is None or not lq.activation.params):
+            # training: nobody needs dL/dx, so skip its matrix product (a sixth of the work)
+            x0, w0 = cache.inputs_q[0], cache.weights_q[0]
+            dtype = np.result_type(x0, w0, params[0][1])
+            rows = int(np.prod(x0.shape[:-1]))  # explicit: a layer may have 0 outputs
+            g2 = g.astype(dtype, copy=False).reshape(rows, w0.shape[0])
+            dw = (g2.T @ x0.astype(dtype, copy=False).reshape(rows, w0.shape[1])).astype(w0.dtype, copy=False)
+            if lq is not None and lq.weight is not None:
+                dw, wgrads0 = lq.weight.vjp(dw, cache.weights_masked[0])
+            else:
+                wgrads0 = ()
+            mk0 = None if masks is None else masks[0]
+            if mk0 is not None:
+                dw = np.multiply(dw, mk0, dtype=dw.dtype)
+            grads[0] = (dw, g2.sum(axis=0).astype(params[0][1].dtype, copy=False))
+            qgrads[0] = (wgrads0, ())
+            return MLPGrads(grads, np.zeros((0,), dtype), qgrads)
         lg = linear_vjp(g, cache.inputs_q[i], cache.weights_q[i], params[i][1])
         dw, da = lg.grad_w, lg.grad_x
-        lq = cache.quant[i]
         wgrads: tuple[Array, ...] = ()
         agrads: tuple[Array, ...] = ()
         if lq is not None and lq.weight is not None:

@@ -429,12 +429,17 @@ def _adam(
     ):
         outs = [np.empty(p0.size, p0.dtype) for _ in range(4)]
         flat = [a.reshape(-1) for a in (p0, g0, m0, v0, vmax0)]
+        buf = np.empty(min(p0.size, _CHUNK), p0.dtype)
         for i in range(0, max(p0.size, 1), _CHUNK):  # cache-sized pieces: the same arithmetic, faster
             sl = slice(i, i + _CHUNK)
             fp, fg, fm, fv, fvmax = (a[sl] for a in flat)
-            new = _adam_update(fp, fg, fm, fv, fvmax, k, amsgrad, maximize, decoupled, fused)
-            for o, value in zip(outs, new, strict=True):
-                o[sl] = value
+            if fused:
+                new = _adam_update(fp, fg, fm, fv, fvmax, k, amsgrad, maximize, decoupled, fused)
+                for o, value in zip(outs, new, strict=True):
+                    o[sl] = value
+            else:
+                args = (fp, fg, fm, fv, fvmax, k, amsgrad, maximize, decoupled)
+                _adam_update_unfused(*args, [o[sl] for o in outs], buf[: fp.size])
         out_p.append(outs[0].reshape(p0.shape))
         out_m.append(_frozen(outs[1].reshape(p0.shape)))
         out_v.append(_frozen(outs[2].reshape(p0.shape)))
@@ -474,6 +479,48 @@ def _adam_update(
         vmax = np.maximum(vmax, v)
     denom = _sqrt(vmax if amsgrad else v) / c(k.bias_correction2_sqrt) + c(k.eps)
     return p + (c(-k.step_size) * m) / denom, m, v, vmax  # param.addcdiv_(m, denom, -step_size)
+
+
+def _adam_update_unfused(
+    p: Array, g: Array, m: Array, v: Array, vmax: Array, k: _Consts, amsgrad: bool, maximize: bool,
+    decoupled: bool, outs: list[Array], tmp: Array,
+) -> None:  # fmt: skip
+    """:func:`_adam_update` with ``fused=False``, written into ``outs`` (p, m, v, vmax) without temporaries.
+
+    The same operations in the same order, so the results are bit-identical;
+    only the memory traffic differs.
+    """
+    out_p, out_m, out_v, out_vmax = outs
+    c = p.dtype.type
+    gg = np.negative(g) if maximize else g
+    pp = p
+    if k.weight_decay != 0:
+        if decoupled:
+            pp = np.multiply(p, c(1 - k.lr * k.weight_decay), out=out_p)
+        else:
+            gg = np.add(p * c(k.weight_decay), gg)
+    w = c(1 - k.beta1)
+    np.subtract(gg, m, out=tmp)  # lerp: diff = g - m
+    if abs(w) < 0.5:
+        np.multiply(tmp, w, out=tmp)
+        np.add(tmp, m, out=out_m)
+    else:
+        np.multiply(tmp, w - c(1), out=tmp)
+        np.add(tmp, gg, out=out_m)
+    np.multiply(gg, c(1 - k.beta2), out=tmp)
+    np.multiply(tmp, gg, out=tmp)
+    np.multiply(v, c(k.beta2), out=out_v)
+    np.add(tmp, out_v, out=out_v)
+    if amsgrad:
+        np.maximum(vmax, out_v, out=out_vmax)
+    else:
+        out_vmax[...] = vmax
+    denom = _sqrt(out_vmax if amsgrad else out_v)
+    np.divide(denom, c(k.bias_correction2_sqrt), out=denom)
+    np.add(denom, c(k.eps), out=denom)
+    np.multiply(out_m, c(-k.step_size), out=tmp)
+    np.divide(tmp, denom, out=tmp)
+    np.add(pp, tmp, out=out_p)
 
 
 # --------------------------------------------------------------------------- arithmetic

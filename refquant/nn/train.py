@@ -208,7 +208,9 @@ def train_step(
     logits, cache = model.forward(x, training=True)
     loss = float(softmax_cross_entropy(logits, y))
     g = softmax_cross_entropy_vjp(np.ones((), logits.dtype), logits, y).grad_x
-    grads = mlp_backward(model.params, cache, g, activation=model.activation, masks=model.masks)
+    grads = mlp_backward(
+        model.params, cache, g, activation=model.activation, masks=model.masks, input_grad=False
+    )
     flat_grads = [t for pair in grads.params for t in pair]
     for lq, (wg, ag) in zip(model.quant or (), grads.quant, strict=False):
         if lq is not None:

@@ -178,3 +178,18 @@ def test_train_and_init_reject_bad_inputs() -> None:
         )
     with pytest.raises(TypeError, match="dtype must be a floating dtype, got int32"):
         init_mlp([2, 2], rng=np.random.default_rng(0), dtype=np.int32)
+
+
+def test_skipping_the_input_gradient_changes_no_parameter_gradient() -> None:
+    rng = np.random.default_rng(9)
+    p = init_mlp([6, 8, 3], rng=rng)
+    x = rng.random((5, 6)).astype(np.float32)
+    masks = [(rng.random(w.shape) > 0.3).astype(np.float32) for w, _ in p]
+    quant = [LayerQuant(WeightQuantizer(4), None), None]
+    logits, c = mlp_forward(p, x, masks=masks, quant=quant)
+    g = rng.standard_normal(logits.shape).astype(np.float32)
+    full = mlp_backward(p, c, g, masks=masks)
+    fast = mlp_backward(p, c, g, masks=masks, input_grad=False)
+    for (a, b), (c2, d) in zip(full.params, fast.params, strict=True):
+        assert np.array_equal(a, c2) and np.array_equal(b, d)
+    assert fast.x.size == 0 and full.x.shape == x.shape
