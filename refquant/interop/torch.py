@@ -363,8 +363,10 @@ def calculate_qparams(
     Parameters
     ----------
     min_val, max_val : array_like of float
-        Observed minimum and maximum: 0-d per tensor, 1-D per channel. Both
-        ``inf``/``-inf`` (an observer that saw nothing) give ``([1.0], [0])``.
+        Observed minimum and maximum: 0-d per tensor, 1-D per channel. 0-d
+        ``inf``/``-inf`` (an observer that saw nothing) give ``([1.0], [0])``,
+        as torch's ``check_min_max_valid``; per channel they are an invalid
+        range (``ValueError``; torch asserts).
     dtype : {"quint8", "qint8", "qint32"}
     qscheme : {"per_tensor_affine", "per_tensor_symmetric", "per_channel_affine", "per_channel_symmetric"}
     quant_min, quant_max : int, optional
@@ -408,7 +410,7 @@ def calculate_qparams(
         raise NotImplementedError("Cannot reduce range for symmetric quantization for quint8")
     lo = np.asarray(min_val, dtype=np.float32)
     hi = np.asarray(max_val, dtype=np.float32)
-    if lo.size == 1 and float(lo.ravel()[0]) == np.inf and float(hi.ravel()[0]) == -np.inf:
+    if lo.ndim == 0 and float(lo) == np.inf and float(hi) == -np.inf:  # an observer that saw nothing
         return np.array([1.0], np.float32), np.array([0], np.int64)
     p = qparams_from_range(lo, hi, qmin, qmax, symmetric=symmetric, eps=eps, dtype=np.float32)
     scale = np.atleast_1d(p.scale)
