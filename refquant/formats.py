@@ -44,6 +44,9 @@ class IntFormat:
             raise TypeError(f"bits must be an int, got {self.bits!r}")
         if not 2 <= self.bits <= 32:
             raise ValueError(f"bits must be in [2, 32], got {self.bits}")
+        for name in ("signed", "narrow_range"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
 
     @property
     def qmin(self) -> int:

@@ -99,6 +99,10 @@ def round_to_integer(
     if mode == "stochastic":
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator for mode='stochastic', got {rng!r}")
+    if out is not None and (
+        not isinstance(out, np.ndarray) or out.shape != arr.shape or out.dtype != arr.dtype
+    ):
+        raise ValueError(f"out must be an array of shape {arr.shape} and dtype {arr.dtype}")
     return _round(arr, mode, rng, out)
 
 

@@ -132,3 +132,12 @@ def test_rounding_properties(x: np.ndarray, mode: str) -> None:
         # nearest: no other integer is closer
         assert np.all(np.abs(y - x) <= np.abs(x - np.floor(x)) + 1e-12)
         assert np.all(np.abs(y - x) <= np.abs(np.ceil(x) - x) + 1e-12)
+
+
+def test_format_flags_and_out_are_validated() -> None:
+    with pytest.raises(TypeError, match="signed must be a bool"):
+        IntFormat(8, signed=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="out must be an array of shape"):
+        round_to_integer(np.zeros(3), out=np.zeros(2))
+    out = np.empty(3)
+    assert round_to_integer([0.5, 1.5, 2.5], out=out) is out and out.tolist() == [0.0, 2.0, 2.0]
