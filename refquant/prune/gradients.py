@@ -61,7 +61,7 @@ class DGCStep(NamedTuple):
     accumulation: Array
 
 
-def relative_gradient_threshold(grad: ArrayLike, *, ratio: float = 0.01) -> Array:
+def relative_gradient_threshold(grad: ArrayLike, ratio: float = 0.01) -> Array:
     """``where(|g| < ratio * max|g|, 0, g)``: drop the entries below a fraction of the largest magnitude.
 
     Parameters
