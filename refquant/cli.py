@@ -29,7 +29,26 @@ from refquant.quantize import fake_quantize, quantize
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``refquant`` console script and ``python -m refquant``."""
+    """Entry point of the ``refquant`` console script and ``python -m refquant``; returns the exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success (argparse exits with 2 on bad arguments).
+
+    Examples
+    --------
+    >>> main(["formats"])  # doctest: +ELLIPSIS
+    name     bits         qmin         qmax  storage
+    int2        2           -2            1  int8
+    ...
+    0
+    """
     parser = argparse.ArgumentParser(prog="refquant", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train, quantize, prune and compare an MLP on the bundled digits")
@@ -63,14 +82,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def builtin_weights(seed: int) -> np.ndarray:
-    """A 256 x 512 float32 matrix: Laplacian entries, rows scaled log-normally."""
+    """A 256 x 512 float32 matrix: Laplacian(0, 0.05) entries, row ``i`` scaled by ``exp(N(0, 1))``.
+
+    The shape of real linear-layer weights: heavy-tailed entries and rows of
+    very different magnitudes (what per-channel scales are for).
+
+    Examples
+    --------
+    >>> w = builtin_weights(0)
+    >>> w.shape, str(w.dtype)
+    ((256, 512), 'float32')
+    """
     rng = np.random.default_rng(seed)
     rows = np.exp(rng.normal(0.0, 1.0, (256, 1)))
     return (rng.laplace(0.0, 0.05, (256, 512)) * rows).astype(np.float32)
 
 
 def run_affine(seed: int) -> dict[str, Any]:
-    """Errors of per-tensor and per-channel symmetric quantization, and semantic disagreements."""
+    """Errors of per-tensor and per-channel symmetric quantization, and semantic disagreements.
+
+    Symmetric narrow-range weights (``amax / qmax``) at 8, 6, 4, 3 and 2 bits,
+    per tensor and per output channel, on :func:`builtin_weights`; the
+    result holds RMSE, max error and SQNR per row, and three inputs on which
+    two systems' uint8 codes differ.
+
+    Examples
+    --------
+    >>> r = run_affine(0)
+    >>> len(r["rows"]), [d["first"] != d["second"] for d in r["disagreements"]]
+    (10, [True, True, True])
+    """
     w = builtin_weights(seed)
     rows = []
     for bits in (8, 6, 4, 3, 2):

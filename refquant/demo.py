@@ -83,6 +83,12 @@ def run_demo(
         ``{"dataset", "seed", "float_accuracy", "rows": [{"method",
         "weight_bits", "activation_bits", "sparsity", "params", "accuracy"}]}``
         (plus ``"sweep"`` when asked).
+
+    Examples
+    --------
+    >>> r = run_demo(0, config=DemoConfig(float_epochs=1, qat_epochs=1, prune_epochs=1, finetune_epochs=1))
+    >>> [row["method"] for row in r["rows"]][:3], r["rows"][0]["params"]
+    (['float32', 'ptq-int8-per-tensor', 'ptq-int8-per-channel'], 26122)
     """
     cfg = config or DemoConfig()
     say = log or (lambda _: None)
@@ -198,7 +204,12 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def plot_bit_widths(result: dict[str, Any], path: str) -> None:
-    """Save a PNG of test accuracy against bit width (needs matplotlib and ``result["sweep"]``)."""
+    """Save a PNG of test accuracy against bit width (needs matplotlib and ``result["sweep"]``).
+
+    One line per PTQ variant (weights and activations at the same width, or
+    weights only), a star per QAT row and a dashed line at the float accuracy.
+    Exercised by ``tests/test_demo.py`` (it writes a file, so no doctest).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -226,13 +237,26 @@ def plot_bit_widths(result: dict[str, Any], path: str) -> None:
 
 
 def write_json(result: dict[str, Any], path: str) -> None:
-    """Write the result as JSON (the schema of :func:`run_demo`)."""
+    """Write the result as indented JSON (the schema of :func:`run_demo`).
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "r.json")
+    >>> write_json({"seed": 1, "rows": []}, path)
+    >>> with open(path, encoding="utf-8") as fh:
+    ...     print(json.load(fh))
+    {'seed': 1, 'rows': []}
+    """
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)
 
 
 def main(seed: int, *, quick: bool, json_path: str | None, plot_path: str | None) -> int:
-    """What ``refquant demo`` runs."""
+    """What ``refquant demo`` runs: train and evaluate, print the table, write JSON and PNG if asked.
+
+    Returns the exit code (0). Exercised by ``tests/test_demo.py``.
+    """
     t0 = time.perf_counter()
     want_plot = plot_path is not None
     if want_plot:
