@@ -88,6 +88,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_int_array, check_choice
+from refquant.prune.schedules import _gate  # the same gating as TF-MOT
 
 __all__ = ["PruningScheduleStep", "constant_sparsity", "polynomial_decay"]
 
@@ -197,7 +198,7 @@ def polynomial_decay(
         else:
             scaled = c * _pow_f32(x, e, powf)
         sparsity = np.asarray(scaled + f, dtype=_F32)
-    return PruningScheduleStep(_should_prune(t, begin_step, end_step, frequency), sparsity)
+    return PruningScheduleStep(_gate(t, begin_step, end_step, frequency), sparsity)
 
 
 def constant_sparsity(
@@ -245,12 +246,7 @@ def constant_sparsity(
     t = as_int_array("step", step)
     _validate(begin_step, end_step, frequency, allow_no_end=True)
     s = _sparsity("target_sparsity", target_sparsity)
-    return PruningScheduleStep(_should_prune(t, begin_step, end_step, frequency), np.full(t.shape, _F32(s)))
-
-
-def _should_prune(t: NDArray[np.int64], begin: int, end: int, frequency: int) -> NDArray[np.bool_]:
-    in_range = (t >= begin) & ((t <= end) | (end < 0))
-    return np.asarray(in_range & (np.mod(t - begin, frequency) == 0))
+    return PruningScheduleStep(_gate(t, begin_step, end_step, frequency), np.full(t.shape, _F32(s)))
 
 
 def _pow_f32(base: NDArray[np.float32], exponent: np.float32, how: str) -> NDArray[np.float32]:
