@@ -4,7 +4,7 @@ Peers (same process, same tensors, torch CPU with the thread count printed,
 ``BENCH_THREADS`` to change it, default 2; NumPy's selection is single-threaded):
 
 * magnitude mask at 90%: ``refquant.prune.unstructured_mask`` and
-  ``refquant.interop.torch_prune.l1_unstructured_mask`` against
+  ``refquant.interop.torch.l1_unstructured_mask`` against
   ``L1Unstructured(0.9).compute_mask`` on the same tensor, and against
   ``prune.l1_unstructured`` on a fresh 4096 x 4096 ``nn.Linear`` (mask plus
   reparametrization);
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import best_time, peak_extra_bytes
 
-from refquant.interop import torch_prune as rq_torch
+from refquant.interop.torch import prune as rq_torch
 from refquant.prune import global_masks, structured_mask, unstructured_mask
 
 N = 1 << 24

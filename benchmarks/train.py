@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import itertools
 
 from refquant.datasets import load_digits
-from refquant.demo import SIZES
 from refquant.nn.mlp import init_mlp
 from refquant.nn.train import Model, train
+from refquant.recipes.demo import SIZES
 
 REPEAT = 3
 

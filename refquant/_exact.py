@@ -1,6 +1,8 @@
-"""Exact floating-point building blocks (internal)."""
+"""Exact floating-point building blocks, shared across the package: FMAs in float32 and float64, TwoSum."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -36,8 +38,7 @@ def fma_float32(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> NDArray[np.float32]
     p, c64 = np.broadcast_arrays(p, c64)
     idx = np.nonzero(suspect)
     sv, pv, cv = s[idx], p[idx], c64[idx]
-    bb = sv - pv
-    err = (pv - (sv - bb)) + (cv - bb)  # TwoSum: sv + err == pv + cv exactly
+    err = two_sum(pv, cv)[1]  # sv + err == pv + cv exactly
     with np.errstate(over="ignore"):
         rv = sv.astype(np.float32)
     # rv as float64, with an overflow to inf read as 2**128 (the next power of two after FLT_MAX)
@@ -48,3 +49,42 @@ def fma_float32(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> NDArray[np.float32]
     up = np.where(err > 0, np.maximum(rv, nb), np.minimum(rv, nb))
     r[idx] = np.where(mid & (err != 0), up, rv)
     return r
+
+
+_SPLIT = 134217729.0  # 2**27 + 1, Veltkamp's splitting constant for float64
+
+
+def fma_float64(a: ArrayLike, b: ArrayLike, c: ArrayLike) -> NDArray[np.float64]:
+    """Float64 FMA, exact except when ``a * b`` underflows or overflows (then ``a * b + c``).
+
+    Boldo & Melquiond, "Emulation of FMA and correctly rounded sums: proved
+    algorithms using rounding to odd", IEEE Trans. Computers 57(4), 2008:
+    ``a * b = uh + ul`` (Dekker), ``c + uh = th + tl`` (TwoSum), then
+    ``RN(th + RO(tl + ul))`` with ``RO`` rounding to odd.
+    """
+    a, b, c = np.broadcast_arrays(
+        np.asarray(a, np.float64), np.asarray(b, np.float64), np.asarray(c, np.float64)
+    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        uh = a * b
+        t = _SPLIT * a
+        ah = t - (t - a)
+        t = _SPLIT * b
+        bh = t - (t - b)
+        al, bl = a - ah, b - bh
+        ul = ((ah * bh - uh) + ah * bl + al * bh) + al * bl
+        th, tl = two_sum(c, uh)
+        s, e = two_sum(tl, ul)
+        odd = (s.view(np.int64) & 1) == 1
+        s = np.where((e != 0) & ~odd, np.nextafter(s, np.where(e > 0, np.inf, -np.inf)), s)
+        r = th + s
+        plain = uh + c
+    # a zero result is exactly a*b + c (a or b zero, or exact cancellation): keep its sign
+    return np.where(np.isfinite(r) & (r != 0), r, plain)
+
+
+def two_sum(a: NDArray[Any], b: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Knuth's TwoSum: ``s = fl(a + b)`` and the exact error ``e``, ``s + e == a + b``."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)

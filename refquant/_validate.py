@@ -32,14 +32,16 @@ def as_int_array(name: str, value: ArrayLike) -> NDArray[np.int64]:
     arr = np.asarray(value)
     if arr.dtype.kind in "iu":
         if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
-            raise ValueError(f"{name} must fit in int64, got {_show(arr[arr > np.iinfo(np.int64).max])}")
+            raise ValueError(
+                f"{name} must fit in int64, got {show_values(arr[arr > np.iinfo(np.int64).max])}"
+            )
         return arr.astype(np.int64, copy=False)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise ValueError(f"{name} must hold integers, got {_show(arr)}")
+            raise ValueError(f"{name} must hold integers, got {show_values(arr)}")
         big = (arr < -(2.0**63)) | (arr >= 2.0**63)
         if np.any(big):
-            raise ValueError(f"{name} must fit in int64, got {_show(arr[big])}")
+            raise ValueError(f"{name} must fit in int64, got {show_values(arr[big])}")
         return arr.astype(np.int64)
     raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
 
@@ -48,7 +50,7 @@ def check_scale(name: str, scale: NDArray[Any]) -> None:
     """Scales must be finite and strictly positive."""
     if scale.size and not np.all(np.isfinite(scale) & (scale > 0)):
         bad = scale[~(np.isfinite(scale) & (scale > 0))]
-        raise ValueError(f"{name} must be finite and > 0, got {_show(bad)}")
+        raise ValueError(f"{name} must be finite and > 0, got {show_values(bad)}")
 
 
 def check_range(qmin: int, qmax: int) -> None:
@@ -75,7 +77,7 @@ def check_zero_point(name: str, zero_point: NDArray[np.int64], qmin: int, qmax: 
     """Zero points must lie inside [qmin, qmax]."""
     if zero_point.size and (zero_point.min() < qmin or zero_point.max() > qmax):
         bad = zero_point[(zero_point < qmin) | (zero_point > qmax)]
-        raise ValueError(f"{name} must lie in [{qmin}, {qmax}], got {_show(bad)}")
+        raise ValueError(f"{name} must lie in [{qmin}, {qmax}], got {show_values(bad)}")
 
 
 def normalize_axis(name: str, axis: int, ndim: int) -> int:
@@ -93,7 +95,7 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
-def _show(arr: NDArray[Any]) -> str:
+def show_values(arr: NDArray[Any]) -> str:
     flat = np.asarray(arr).ravel()
     text = np.array2string(flat[:5], separator=", ")
     return text if flat.size <= 5 else text[:-1] + ", ...]"

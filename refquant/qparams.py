@@ -31,6 +31,7 @@ system it comes from:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,7 +39,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_float_array, check_choice, check_range
-from refquant.rounding import ROUNDING_MODES, RoundingMode, _round
+from refquant.rounding import ROUNDING_MODES, RoundingMode, round_unchecked
 
 __all__ = ["QParams", "nudge_range", "qparams_from_range", "reduce_range"]
 
@@ -169,7 +170,7 @@ def _affine_zero_point(
 ) -> NDArray[np.int64]:
     """The zero point by ``formula``, evaluated in ``cd``, clipped to ``[qmin, qmax]``."""
     if formula == "qmin_minus_round":
-        z = qmin - _round(np.asarray(lo / scale), rounding, None).astype(np.float64)
+        z = qmin - round_unchecked(np.asarray(lo / scale), rounding, None).astype(np.float64)
     else:
         from_min = np.asarray(cd.type(qmin) - lo / scale)
         if formula == "tflite":
@@ -177,7 +178,7 @@ def _affine_zero_point(
             err_min = abs(qmin) + np.abs(lo / scale)
             err_max = abs(qmax) + np.abs(hi / scale)
             from_min = np.where(err_min < err_max, from_min, from_max)
-        z = _round(from_min, rounding, None).astype(np.float64)
+        z = round_unchecked(from_min, rounding, None).astype(np.float64)
     return np.clip(z, qmin, qmax).astype(np.int64)
 
 
@@ -260,16 +261,42 @@ def nudge_range(
     check_range(quant_min, quant_max)
     cd = np.dtype(dtype)
     lo, hi = _checked_range(min_val, max_val, cd)
+    with np.errstate(over="ignore", under="ignore"):
+        scale = np.asarray((hi - lo) / (cd.type(quant_max) - cd.type(quant_min)))
+    if np.any(~(scale > 0)) or not np.all(np.isfinite(scale)):
+        raise ValueError(
+            "nudge_range needs max_val > min_val with a finite scale "
+            f"(max_val - min_val) / (quant_max - quant_min) in {cd}, got min_val={lo}, max_val={hi}"
+        )
+    nudged_min, nudged_max, scale, zp = nudge_kernel(lo, hi, quant_min, quant_max, cd)
+    return nudged_min, nudged_max, scale, zp.astype(np.int64)
+
+
+def nudge_kernel(
+    lo: NDArray[Any],
+    hi: NDArray[Any],
+    quant_min: int,
+    quant_max: int,
+    cd: np.dtype[Any],
+    flush: Callable[[Any], NDArray[Any]] = np.asarray,
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """TF's ``Nudge``, unchecked, elementwise in ``cd``: ``(nudged_min, nudged_max, scale, zero_point)``.
+
+    The one source of the nudge (:func:`nudge_range` checks and calls it;
+    :mod:`refquant.interop.tf` calls it with ``flush`` = TF's flush of
+    subnormals, applied to every arithmetic result, and on ranges
+    ``nudge_range`` rejects). The zero point is returned in ``cd``; a NaN one
+    (from a NaN range) becomes 0, as x86-64's cast of NaN to an integer does.
+    """
     qmin_f, qmax_f = cd.type(quant_min), cd.type(quant_max)
-    scale = np.asarray((hi - lo) / (qmax_f - qmin_f))
-    if np.any(scale <= 0):
-        raise ValueError(f"nudge_range needs max_val > min_val, got min_val={lo}, max_val={hi}")
-    zp_from_min = np.asarray(qmin_f - lo / scale)
-    rounded = _round(zp_from_min, "half_away", None)
-    zp = np.where(zp_from_min < qmin_f, quant_min, np.where(zp_from_min > qmax_f, quant_max, rounded))
-    zp = zp.astype(np.int64)
-    nudged_min = ((qmin_f - zp.astype(cd)) * scale).astype(cd)
-    nudged_max = ((qmax_f - zp.astype(cd)) * scale).astype(cd)
+    with np.errstate(all="ignore"):
+        scale = flush((hi - lo) / (qmax_f - qmin_f))
+        zp_from_min = np.asarray(qmin_f - flush(lo / scale))
+        rounded = round_unchecked(zp_from_min, "half_away", None)
+        zp = np.where(zp_from_min < qmin_f, qmin_f, np.where(zp_from_min > qmax_f, qmax_f, rounded))
+        zp = np.where(np.isnan(zp), cd.type(0), zp).astype(cd)
+        nudged_min = flush((qmin_f - zp) * scale)
+        nudged_max = flush((qmax_f - zp) * scale)
     return nudged_min, nudged_max, scale, zp
 
 

@@ -58,7 +58,7 @@ from refquant._validate import (
     check_zero_point,
 )
 from refquant.formats import storage_dtype
-from refquant.rounding import ROUNDING_MODES, RoundingMode, _round
+from refquant.rounding import ROUNDING_MODES, RoundingMode, round_unchecked
 
 __all__ = ["dequantize", "fake_quantize", "quantize"]
 
@@ -143,7 +143,9 @@ def quantize(
     >>> quantize([0.25, -0.25], 0.1, 10, 0, 255, rounding="half_away").tolist()
     [13, 7]
     """
-    xa, s, z, g, cd = _prepare(x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype)
+    xa, s, z, g, cd = prepare_arguments(
+        x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype
+    )
     _check_knobs(rounding, op_order, zero_point_add, nan, rng)
     dtype = storage_dtype(quant_min, quant_max) if out_dtype is None else np.dtype(out_dtype)
     if dtype.kind not in "iu":
@@ -204,7 +206,9 @@ def fake_quantize(
     >>> fake_quantize([-0.04, 0.05, 0.26, 12.6, 99.0], 0.1, 0, -128, 127).tolist()
     [-0.0, 0.0, 0.30000000000000004, 12.600000000000001, 12.700000000000001]
     """
-    xa, s, z, g, cd = _prepare(x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype)
+    xa, s, z, g, cd = prepare_arguments(
+        x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype
+    )
     _check_knobs(rounding, op_order, zero_point_add, nan, rng)
     k = _Codes(
         quant_min,
@@ -286,7 +290,7 @@ def _dequantize_kernel(q: NDArray[Any], z: NDArray[Any], s: NDArray[Any], *, out
     np.multiply(diff.astype(out.dtype), s, out=out)
 
 
-def _prepare(
+def prepare_arguments(
     x: ArrayLike,
     scale: ArrayLike,
     zero_point: ArrayLike,
@@ -377,7 +381,7 @@ class _Codes:
                 t = op(x, mult, out=buf, dtype=self.cd)
                 if self.zp_add == "before_rounding":
                     np.add(t, z.astype(self.cd), out=t)
-            _round(t, self.rounding, self.rng, out=t)
+            round_unchecked(t, self.rounding, self.rng, out=t)
             if self.zp_add == "after_rounding":
                 np.add(t, z.astype(self.cd), out=t)
         t = t.astype(self.clip_dtype, copy=False)

@@ -103,10 +103,10 @@ def round_to_integer(
         not isinstance(out, np.ndarray) or out.shape != arr.shape or out.dtype != arr.dtype
     ):
         raise ValueError(f"out must be an array of shape {arr.shape} and dtype {arr.dtype}")
-    return _round(arr, mode, rng, out)
+    return round_unchecked(arr, mode, rng, out)
 
 
-def _round(
+def round_unchecked(
     x: NDArray[Any],
     mode: str,
     rng: np.random.Generator | None,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from refquant.cli import main
-from refquant.demo import DemoConfig, format_table, run_demo
+from refquant.recipes.demo import DemoConfig, format_table, run_demo
 
 METHODS = [
     "float32",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from refquant.check import check_vjp
-from refquant.normalize import minmax_normalize, minmax_normalize_vjp
+from refquant.grad.normalize import minmax_normalize, minmax_normalize_vjp
 
 ERRATA = Path(__file__).resolve().parents[1] / "docs" / "errata.md"
 

@@ -82,13 +82,13 @@ import ctypes
 import ctypes.util
 import functools
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_int_array, check_choice
-from refquant.prune.schedules import _gate  # the same gating as TF-MOT
+from refquant.prune.schedules import ScheduleStep, step_gate  # the same gating as TF-MOT
 
 __all__ = ["PruningScheduleStep", "constant_sparsity", "polynomial_decay"]
 
@@ -110,11 +110,9 @@ _GRAPPLER_POW: dict[float, Callable[[Any, Any], Any]] = {
 }
 
 
-class PruningScheduleStep(NamedTuple):
-    """``(should_prune, sparsity)`` as a TF-MOT schedule returns them, as arrays of the step's shape."""
-
-    should_prune: NDArray[np.bool_]
-    sparsity: NDArray[np.float32]
+#: ``(should_prune, sparsity)`` as a TF-MOT schedule returns them, as arrays of the step's shape
+#: (``sparsity`` in float32): the same type as :class:`refquant.prune.ScheduleStep`.
+PruningScheduleStep = ScheduleStep
 
 
 def polynomial_decay(
@@ -198,7 +196,7 @@ def polynomial_decay(
         else:
             scaled = c * _pow_f32(x, e, powf)
         sparsity = np.asarray(scaled + f, dtype=_F32)
-    return PruningScheduleStep(_gate(t, begin_step, end_step, frequency), sparsity)
+    return PruningScheduleStep(step_gate(t, begin_step, end_step, frequency), sparsity)
 
 
 def constant_sparsity(
@@ -246,7 +244,7 @@ def constant_sparsity(
     t = as_int_array("step", step)
     _validate(begin_step, end_step, frequency, allow_no_end=True)
     s = _sparsity("target_sparsity", target_sparsity)
-    return PruningScheduleStep(_gate(t, begin_step, end_step, frequency), np.full(t.shape, _F32(s)))
+    return PruningScheduleStep(step_gate(t, begin_step, end_step, frequency), np.full(t.shape, _F32(s)))
 
 
 def _pow_f32(base: NDArray[np.float32], exponent: np.float32, how: str) -> NDArray[np.float32]:

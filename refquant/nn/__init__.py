@@ -10,8 +10,9 @@
 * :mod:`refquant.nn.optim` -- SGD, Adam and AdamW as pure steps (torch's rules);
 * :mod:`refquant.nn.train` -- the :class:`~refquant.nn.train.Model` and the
   training loop (plain, QAT and pruning-aware);
-* :mod:`refquant.nn.qat` and :mod:`refquant.nn.ptq` -- the quantizers, their
-  calibration, post-training quantization and the QAT set-up.
+* :mod:`refquant.nn.qat` -- the weight and activation quantizers the MLP's hooks
+  take (calibration, post-training quantization and the QAT set-up are recipes:
+  :mod:`refquant.recipes.ptq`).
 
 Only the layers and losses are re-exported here; import the others from
 their modules.

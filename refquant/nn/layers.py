@@ -32,6 +32,7 @@ from refquant._types import InputGrad
 from refquant._validate import as_float_array, check_choice, grad_and_input
 
 __all__ = [
+    "ACTIVATIONS",
     "LinearGrads",
     "gelu",
     "gelu_vjp",
@@ -471,6 +472,15 @@ def gelu_vjp(g: ArrayLike, x: ArrayLike, approximate: GeluApproximation = "none"
     xc = _compute(xa)
     s, ds = _gelu_parts(xc, approximate)
     return InputGrad((ga * (s + _times(xc, ds))).astype(xa.dtype, copy=False))
+
+
+#: The one activation table: name -> (forward, backward). The MLP and the recipes look names up here.
+ACTIVATIONS: dict[str, tuple[Any, Any]] = {
+    "relu": (relu, relu_vjp),
+    "tanh": (tanh, tanh_vjp),
+    "sigmoid": (sigmoid, sigmoid_vjp),
+    "gelu": (gelu, gelu_vjp),
+}
 
 
 def _gelu_parts(x: NDArray[Any], approximate: str) -> tuple[NDArray[Any], NDArray[Any]]:

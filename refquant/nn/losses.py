@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._types import InputGrad
-from refquant._validate import _show, as_float_array, cotangent, normalize_axis
+from refquant._validate import as_float_array, cotangent, normalize_axis, show_values
 
 __all__ = [
     "MSELossGrads",
@@ -342,7 +342,7 @@ def _cross_entropy_args(logits: ArrayLike, labels: ArrayLike) -> tuple[NDArray[A
         raise ValueError(f"labels must have shape (N,) = ({n},) to match logits {z.shape}, got {y.shape}")
     bad = (y < 0) | (y >= c)
     if bad.any():
-        raise ValueError(f"labels must lie in [0, {c}) for C = {c} classes, got {_show(y[bad])}")
+        raise ValueError(f"labels must lie in [0, {c}) for C = {c} classes, got {show_values(y[bad])}")
     return z, y
 
 
@@ -357,4 +357,4 @@ def _mse_args(pred: ArrayLike, target: ArrayLike) -> tuple[NDArray[Any], NDArray
 
 def _check_finite(z: NDArray[Any]) -> None:
     if not np.all(np.isfinite(z)):
-        raise ValueError(f"logits must be finite, got {_show(z[~np.isfinite(z)])}")
+        raise ValueError(f"logits must be finite, got {show_values(z[~np.isfinite(z)])}")

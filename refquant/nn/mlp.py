@@ -28,18 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from refquant._validate import as_float_array
-from refquant.nn.layers import (
-    gelu,
-    gelu_vjp,
-    linear,
-    linear_vjp,
-    relu,
-    relu_vjp,
-    sigmoid,
-    sigmoid_vjp,
-    tanh,
-    tanh_vjp,
-)
+from refquant.nn.layers import ACTIVATIONS, linear, linear_vjp
 from refquant.nn.qat import Quantizer
 
 __all__ = [
@@ -57,13 +46,6 @@ Array = NDArray[Any]
 Params = list[tuple[Array, Array]]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
 Init = Literal["kaiming_uniform", "kaiming_normal", "glorot_uniform", "glorot_normal"]
-
-_ACTIVATIONS = {
-    "relu": (relu, relu_vjp),
-    "tanh": (tanh, tanh_vjp),
-    "sigmoid": (sigmoid, sigmoid_vjp),
-    "gelu": (gelu, gelu_vjp),
-}
 
 
 @dataclass(frozen=True)
@@ -350,9 +332,9 @@ def mlp_backward(
 
 
 def _activation(name: str) -> tuple[Any, Any]:
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
-    return _ACTIVATIONS[name]
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]
 
 
 def _check_shapes(

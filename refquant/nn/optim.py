@@ -34,7 +34,6 @@ are torch's.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -42,7 +41,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._exact import fma_float32
+from refquant._exact import fma_float32, fma_float64
+from refquant.nn._optim_checks import check_buffers, frozen, grad_list, nonnegative, param_list, real_number
 
 __all__ = [
     "AdamState",
@@ -108,7 +108,7 @@ def sgd_init(params: Sequence[ArrayLike]) -> SGDState:
     >>> sgd_init([np.zeros(3)])
     SGDState(step=0, momentum_buffers=(None,))
     """
-    ps = _params(params)
+    ps = param_list(params)
     return SGDState(0, (None,) * len(ps))
 
 
@@ -180,15 +180,15 @@ def sgd_step(
     >>> p[0].tolist(), s.step
     ([0.95, 2.1], 1)
     """
-    ps = _params(params)
-    gs = _grads(grads, ps)
+    ps = param_list(params)
+    gs = grad_list(grads, ps)
     if not isinstance(state, SGDState):
         raise TypeError(f"state must be an SGDState (from sgd_init), got {type(state).__name__}")
-    _check_buffers("state.momentum_buffers", state.momentum_buffers, ps, optional=True)
-    lr = _nonneg("lr", lr)
-    momentum = _nonneg("momentum", momentum)
-    dampening = _real("dampening", dampening)
-    weight_decay = _nonneg("weight_decay", weight_decay)
+    check_buffers("state.momentum_buffers", state.momentum_buffers, ps, optional=True)
+    lr = nonnegative("lr", lr)
+    momentum = nonnegative("momentum", momentum)
+    dampening = real_number("dampening", dampening)
+    weight_decay = nonnegative("weight_decay", weight_decay)
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(
             f"nesterov=True requires momentum > 0 and dampening == 0, "
@@ -209,7 +209,7 @@ def sgd_step(
                 buf = _fma(d, c(1 - dampening), buf * c(momentum))
             d = _fma(buf, c(momentum), d) if nesterov else buf
         new_p.append(_fma(d, c(-lr), p).reshape(shape))  # param.add_(d, alpha=-lr)
-        new_b.append(None if buf is None else _frozen(buf.reshape(shape)))
+        new_b.append(None if buf is None else frozen(buf.reshape(shape)))
     return tuple(new_p), SGDState(state.step + 1, tuple(new_b))
 
 
@@ -230,10 +230,10 @@ def adam_init(params: Sequence[ArrayLike]) -> AdamState:
     >>> s.step, s.exp_avgs[0].shape, s.exp_avg_sqs[0].dtype, s.max_exp_avg_sqs[0].sum()
     (0, (2, 3), dtype('float32'), np.float32(0.0))
     """
-    ps = _params(params)
+    ps = param_list(params)
 
     def zeros() -> tuple[Array, ...]:
-        return tuple(_frozen(np.zeros_like(p)) for p in ps)
+        return tuple(frozen(np.zeros_like(p)) for p in ps)
 
     return AdamState(0, zeros(), zeros(), zeros())
 
@@ -402,17 +402,17 @@ def _adam(
     decoupled: bool,
     fused: bool,
 ) -> tuple[tuple[Array, ...], AdamState]:
-    ps = _params(params)
-    gs = _grads(grads, ps)
+    ps = param_list(params)
+    gs = grad_list(grads, ps)
     if not isinstance(state, AdamState):
         raise TypeError(f"state must be an AdamState (from adam_init), got {type(state).__name__}")
     for name in ("exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"):
-        _check_buffers(f"state.{name}", getattr(state, name), ps, optional=False)
-    lr, eps = _nonneg("lr", lr), _nonneg("eps", eps)
-    weight_decay = _nonneg("weight_decay", weight_decay)
+        check_buffers(f"state.{name}", getattr(state, name), ps, optional=False)
+    lr, eps = nonnegative("lr", lr), nonnegative("eps", eps)
+    weight_decay = nonnegative("weight_decay", weight_decay)
     if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:
         raise TypeError(f"betas must be a pair of floats, got {betas!r}")
-    beta1, beta2 = (_real(f"betas[{i}]", b) for i, b in enumerate(betas))
+    beta1, beta2 = (real_number(f"betas[{i}]", b) for i, b in enumerate(betas))
     for i, b in enumerate((beta1, beta2)):
         if not 0.0 <= b < 1.0:
             raise ValueError(f"betas[{i}] must lie in [0, 1), got {b}")
@@ -441,9 +441,9 @@ def _adam(
                 args = (fp, fg, fm, fv, fvmax, k, amsgrad, maximize, decoupled)
                 _adam_update_unfused(*args, [o[sl] for o in outs], buf[: fp.size])
         out_p.append(outs[0].reshape(p0.shape))
-        out_m.append(_frozen(outs[1].reshape(p0.shape)))
-        out_v.append(_frozen(outs[2].reshape(p0.shape)))
-        out_vmax.append(_frozen(outs[3].reshape(p0.shape)))
+        out_m.append(frozen(outs[1].reshape(p0.shape)))
+        out_v.append(frozen(outs[2].reshape(p0.shape)))
+        out_vmax.append(frozen(outs[3].reshape(p0.shape)))
     return tuple(out_p), AdamState(step, tuple(out_m), tuple(out_v), tuple(out_vmax))
 
 
@@ -542,99 +542,4 @@ def _mul_add(a: Array, b: Array | np.floating[Any], c: Array) -> Array:
 
 def _fma(a: Array, b: Array | np.floating[Any], c: Array) -> Array:
     """Correctly rounded ``a * b + c`` in ``c``'s dtype, for 1-d ``a``, ``c`` (and ``b`` or a scalar)."""
-    return fma_float32(a, b, c) if c.dtype == np.float32 else _fma_float64(a, b, c)
-
-
-_SPLIT = 134217729.0  # 2**27 + 1, Veltkamp's splitting constant for float64
-
-
-def _fma_float64(a: Array, b: Array | np.floating[Any], c: Array) -> Array:
-    """Float64 FMA, exact except when ``a * b`` underflows or overflows (then ``a * b + c``).
-
-    Boldo & Melquiond, "Emulation of FMA and correctly rounded sums: proved
-    algorithms using rounding to odd", IEEE Trans. Computers 57(4), 2008:
-    ``a * b = uh + ul`` (Dekker), ``c + uh = th + tl`` (TwoSum), then
-    ``RN(th + RO(tl + ul))`` with ``RO`` rounding to odd.
-    """
-    a, b, c = np.broadcast_arrays(a, np.asarray(b, np.float64), c)
-    with np.errstate(over="ignore", invalid="ignore"):
-        uh = a * b
-        t = _SPLIT * a
-        ah = t - (t - a)
-        t = _SPLIT * b
-        bh = t - (t - b)
-        al, bl = a - ah, b - bh
-        ul = ((ah * bh - uh) + ah * bl + al * bh) + al * bl
-        th, tl = _two_sum(c, uh)
-        s, e = _two_sum(tl, ul)
-        odd = (s.view(np.int64) & 1) == 1
-        s = np.where((e != 0) & ~odd, np.nextafter(s, np.where(e > 0, np.inf, -np.inf)), s)
-        r = th + s
-        plain = uh + c
-    # a zero result is exactly a*b + c (a or b zero, or exact cancellation): keep its sign
-    return np.where(np.isfinite(r) & (r != 0), r, plain)
-
-
-def _two_sum(a: Array, b: Array) -> tuple[Array, Array]:
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _frozen(a: Array) -> Array:
-    a.flags.writeable = False
-    return a
-
-
-def _params(params: Sequence[ArrayLike]) -> list[Array]:
-    if isinstance(params, (np.ndarray, str, bytes)) or not isinstance(params, Sequence):
-        raise TypeError(f"params must be a sequence of arrays, got {type(params).__name__}")
-    out = [np.asarray(p) for p in params]
-    for i, p in enumerate(out):
-        if p.dtype not in (np.float32, np.float64):
-            raise TypeError(f"params[{i}] must be float32 or float64, got dtype {p.dtype}")
-    return out
-
-
-def _grads(grads: Sequence[ArrayLike], params: list[Array]) -> list[Array]:
-    if isinstance(grads, (np.ndarray, str, bytes)) or not isinstance(grads, Sequence):
-        raise TypeError(f"grads must be a sequence of arrays, got {type(grads).__name__}")
-    if len(grads) != len(params):
-        raise ValueError(f"grads must have one array per parameter ({len(params)}), got {len(grads)}")
-    out = [np.asarray(g) for g in grads]
-    for i, (g, p) in enumerate(zip(out, params, strict=True)):
-        if g.shape != p.shape:
-            raise ValueError(f"grads[{i}] must have shape {p.shape} (params[{i}]), got {g.shape}")
-        if g.dtype != p.dtype:
-            raise TypeError(f"grads[{i}] must have dtype {p.dtype} (params[{i}]), got {g.dtype}")
-    return out
-
-
-def _check_buffers(name: str, bufs: tuple[Array | None, ...], params: list[Array], optional: bool) -> None:
-    if len(bufs) != len(params):
-        raise ValueError(f"{name} must have one buffer per parameter ({len(params)}), got {len(bufs)}")
-    for i, (b, p) in enumerate(zip(bufs, params, strict=True)):
-        if b is None and optional:
-            continue
-        if not isinstance(b, np.ndarray) or b.shape != p.shape or b.dtype != p.dtype:
-            got = f"{b.shape} {b.dtype}" if isinstance(b, np.ndarray) else type(b).__name__
-            raise ValueError(f"{name}[{i}] must be a {p.shape} {p.dtype} array like params[{i}], got {got}")
-
-
-def _real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {x}")
-    return x
-
-
-def _nonneg(name: str, value: object) -> float:
-    x = _real(name, value)
-    if x < 0:
-        raise ValueError(f"{name} must be >= 0, got {x}")
-    return x
+    return fma_float32(a, b, c) if c.dtype == np.float32 else fma_float64(a, b, c)

@@ -25,10 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from refquant.formats import IntFormat
-from refquant.lsq import lsq_fake_quantize, lsq_fake_quantize_vjp
+from refquant.grad.lsq import lsq_fake_quantize, lsq_fake_quantize_vjp
+from refquant.grad.ste import fake_quantize_vjp
 from refquant.qparams import qparams_from_range
 from refquant.quantize import fake_quantize
-from refquant.ste import fake_quantize_vjp
 
 __all__ = [
     "ActivationQuantizer",

@@ -9,11 +9,12 @@
   movement, Wanda);
 * :mod:`refquant.prune.schedules` -- constant, polynomial (GMP), iterative;
 * :mod:`refquant.prune.gradients` -- gradient sparsification;
-* :mod:`refquant.prune.structural` -- physically removing neurons from an MLP;
-  value pruning's rescaling and bias correction;
-* :mod:`refquant.prune.procedures` -- gradual magnitude pruning, iterative
-  magnitude pruning with rewinding, N:M and Taylor structured pruning, driven
-  on the MLP (import it from its module: it depends on :mod:`refquant.nn`).
+* :mod:`refquant.prune.structural` -- physically removing neurons from a stack
+  of ``(w, b)`` layers; value pruning's rescaling and bias correction.
+
+Pruning math knows no network: procedures that train (gradual magnitude
+pruning, IMP with rewinding, N:M, Taylor structured pruning) are recipes, in
+:mod:`refquant.recipes.pruning`.
 
 A mask is a boolean array of the weight's shape, ``True`` = kept.
 """

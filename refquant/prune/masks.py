@@ -20,7 +20,7 @@ disagree on an explicit keyword argument:
   ====================  ==============================  ==========================================
   ``"lowest_index"``    exactly ``k``; among equal      refquant's default: deterministic and exact
                         scores the lowest flat indices  (PyTorch's ``topk`` picks an unspecified
-                        first                           subset, see :mod:`refquant.interop.torch_prune`)
+                        first                           subset, see :mod:`refquant.interop.torch.prune`)
   ``"keep"``            ``score < t_{k+1}``: at most    TF-MOT (``abs(w) >= threshold`` kept,
                         ``k``, every tie is kept        threshold = smallest kept magnitude)
   ``"prune"``           ``score <= t_k``: at least      NNI's level/AGP pruners and Distiller

@@ -44,10 +44,14 @@ __all__ = [
 
 
 class ScheduleStep(NamedTuple):
-    """A schedule's answer at some steps: whether to prune, and to which sparsity."""
+    """A schedule's answer at some steps: whether to prune, and to which sparsity.
+
+    ``sparsity`` is float64 for refquant's schedules and float32 for the TF-MOT
+    ones (:mod:`refquant.interop.tfmot`, which return this same type).
+    """
 
     should_prune: NDArray[np.bool_]
-    sparsity: NDArray[np.float64]
+    sparsity: NDArray[np.floating[Any]]
 
 
 def constant_sparsity(
@@ -98,7 +102,7 @@ def constant_sparsity(
     t = as_int_array("step", step)
     _check_steps(begin_step, end_step, frequency, allow_no_end=True)
     s = _sparsity("target_sparsity", target_sparsity)
-    return ScheduleStep(_gate(t, begin_step, end_step, frequency), np.full(t.shape, s))
+    return ScheduleStep(step_gate(t, begin_step, end_step, frequency), np.full(t.shape, s))
 
 
 def polynomial_decay(
@@ -174,7 +178,7 @@ def polynomial_decay(
     sf = _sparsity("final_sparsity", final_sparsity)
     pw = _positive("power", power)
     return ScheduleStep(
-        _gate(t, begin_step, end_step, frequency), _decay(t, si, sf, begin_step, end_step, pw)
+        step_gate(t, begin_step, end_step, frequency), _decay(t, si, sf, begin_step, end_step, pw)
     )
 
 
@@ -295,7 +299,11 @@ def _decay(t: NDArray[np.int64], si: float, sf: float, t0: int, t1: int, power: 
     return np.asarray(np.where(p >= 1.0, sf, s), dtype=np.float64)
 
 
-def _gate(t: NDArray[np.int64], t0: int, t1: int, frequency: int) -> NDArray[np.bool_]:
+def step_gate(t: NDArray[np.int64], t0: int, t1: int, frequency: int) -> NDArray[np.bool_]:
+    """Steps ``t`` where a schedule updates: ``t0 <= t <= t1`` (``t1 = -1``: no end), every ``frequency``.
+
+    Shared with :mod:`refquant.interop.tfmot` (TF-MOT gates its schedules the same way); unchecked.
+    """
     in_range = (t >= t0) & ((t <= t1) | (t1 < 0))
     return np.asarray(in_range & (np.mod(t - t0, frequency) == 0))
 

@@ -26,20 +26,20 @@ then "normalizes to keep accuracy". Two principled versions:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_float_array, normalize_axis
-from refquant.nn.layers import gelu, relu, sigmoid, tanh
 from refquant.prune.masks import existing_as_bool
 
 __all__ = ["bias_correction", "neuron_masks", "remove_neurons", "rescale_to_preserve_norm"]
 
 Array = NDArray[Any]
 Params = list[tuple[Array, Array]]
-_ACT = {"relu": relu, "tanh": tanh, "sigmoid": sigmoid, "gelu": gelu}
+Activation = Callable[[Array], Array]
 
 
 def remove_neurons(
@@ -47,7 +47,7 @@ def remove_neurons(
     layer: int,
     keep: ArrayLike,
     *,
-    activation: str = "relu",
+    activation: Activation | None = None,
     fold_dead: bool = True,
 ) -> Params:
     """The MLP with only the hidden neurons ``keep`` of layer ``layer``; smaller matrices.
@@ -60,8 +60,11 @@ def remove_neurons(
         Index of the layer whose outputs are the hidden neurons.
     keep : array_like of int or bool
         Indices (sorted, unique) or a boolean mask over the layer's outputs.
-    activation : str
-        The hidden activation, used for the bias fold.
+    activation : callable or None
+        The hidden activation as a function of an array (for example
+        :func:`refquant.nn.relu`), used only for the bias fold. Pruning math
+        knows no network, so the caller passes it; ``None`` is allowed when
+        nothing is folded, and a fold without it raises ``ValueError``.
     fold_dead : bool
         Fold removed neurons whose incoming weights are all zero into the
         next layer's bias, ``b_{l+1} += w_{l+1}[:, j] act(b_l[j])``.
@@ -86,15 +89,15 @@ def remove_neurons(
     --------
     >>> p = [(np.array([[1.0], [0.0], [2.0]]), np.array([0.0, 0.5, 0.0])),
     ...      (np.array([[1.0, 4.0, 1.0]]), np.array([0.0]))]
-    >>> q = remove_neurons(p, 0, [0, 2])
+    >>> q = remove_neurons(p, 0, [0, 2], activation=lambda v: np.maximum(v, 0.0))
     >>> q[0][0].tolist(), q[1][0].tolist(), q[1][1].tolist()
     ([[1.0], [2.0]], [[1.0, 1.0]], [2.0])
     """
     n = len(params)
     if not 0 <= layer < n - 1:
         raise ValueError(f"layer must index a hidden layer in [0, {n - 2}], got {layer}")
-    if activation not in _ACT:
-        raise ValueError(f"activation must be one of {sorted(_ACT)}, got {activation!r}")
+    if activation is not None and not callable(activation):
+        raise TypeError(f"activation must be a function of an array or None, got {activation!r}")
     w, b = params[layer]
     w_next, b_next = params[layer + 1]
     idx = _keep_indices(keep, w.shape[0])
@@ -103,7 +106,12 @@ def remove_neurons(
     if fold_dead and removed.size:
         dead = removed[~np.any(w[removed] != 0, axis=1)]
         if dead.size:
-            const = _ACT[activation](b[dead])
+            if activation is None:
+                raise ValueError(
+                    f"activation is None but neurons {dead.tolist()} of layer {layer} have all-zero incoming "
+                    "weights and fold_dead=True needs act(b) to fold them: pass the hidden activation"
+                )
+            const = np.asarray(activation(b[dead]))
             b_next = b_next + w_next[:, dead] @ const
     out = [(pw.copy(), pb.copy()) for pw, pb in params]
     out[layer] = (w[idx].copy(), b[idx].copy())

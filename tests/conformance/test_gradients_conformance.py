@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from refquant.normalize import minmax_normalize, minmax_normalize_vjp
-from refquant.ste import fake_quantize_vjp
+from refquant.grad.normalize import minmax_normalize, minmax_normalize_vjp
+from refquant.grad.ste import fake_quantize_vjp
 
 torch = pytest.importorskip("torch")
 

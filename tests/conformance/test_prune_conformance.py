@@ -1,4 +1,4 @@
-"""refquant.interop.torch_prune against torch.nn.utils.prune (CPU).
+"""refquant.interop.torch.prune against torch.nn.utils.prune (CPU).
 
 Masks are compared exactly on tie-free scores (distinct magnitudes, and
 channel norms at least 1e-4 apart relatively, far beyond the float32 rounding
@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from refquant.interop.torch_prune import global_unstructured_masks, l1_unstructured_mask, ln_structured_mask
+from refquant.interop.torch.prune import global_unstructured_masks, l1_unstructured_mask, ln_structured_mask
 
 torch = pytest.importorskip("torch")
 P = pytest.importorskip("torch.nn.utils.prune")
@@ -401,7 +400,7 @@ def test_taylor_structured_prune_removes_the_neurons_torch_gates_rank_lowest() -
     order of removal matters), and copy their rows and columns unchanged."""
     from refquant.nn.mlp import init_mlp
     from refquant.nn.train import Model
-    from refquant.prune.procedures import taylor_structured_prune
+    from refquant.recipes.pruning import taylor_structured_prune
 
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((50, 5)), rng.integers(0, 3, 50)

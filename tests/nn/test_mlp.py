@@ -7,9 +7,9 @@ import pytest
 
 from refquant.check import check_vjp, check_vjp_against
 from refquant.nn.mlp import LayerQuant, count_params, init_mlp, mlp_backward, mlp_forward
-from refquant.nn.ptq import calibrate, post_training_quantize, prepare_qat
 from refquant.nn.qat import ActivationQuantizer, LSQWeightQuantizer, WeightQuantizer
 from refquant.nn.train import Model, accuracy, train
+from refquant.recipes.ptq import calibrate, post_training_quantize, prepare_qat
 
 
 def _flat_fns(sizes, activation, masks=None):
@@ -89,7 +89,7 @@ def test_lsq_weight_quantizer_gradient_flows_to_the_step() -> None:
     check_vjp_against(
         lambda gw, w: q.vjp(gw, w)[0],
         lambda gw, w: (
-            __import__("refquant.lsq", fromlist=["x"])
+            __import__("refquant.grad.lsq", fromlist=["x"])
             .lsq_fake_quantize_vjp(gw, w, q.step, -7, 7, axis=0)
             .grad_x
         ),

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from refquant.nn.layers import ACTIVATIONS, relu
 from refquant.nn.mlp import count_params, init_mlp, mlp_backward, mlp_forward
 from refquant.prune.structural import bias_correction, neuron_masks, remove_neurons, rescale_to_preserve_norm
 
@@ -37,7 +38,7 @@ def test_removal_is_exact_when_removed_neurons_have_zero_outgoing_weights(case, 
     w_next = w_next.copy()
     w_next[:, removed] = 0
     p = [*p[: layer + 1], (w_next, b_next), *p[layer + 2 :]]
-    q = remove_neurons(p, layer, keep, activation=activation)
+    q = remove_neurons(p, layer, keep, activation=ACTIVATIONS[activation][0])
     np.testing.assert_allclose(
         mlp_forward(q, x, activation=activation)[0],
         mlp_forward(p, x, activation=activation)[0],
@@ -55,7 +56,7 @@ def test_removal_with_bias_fold_is_exact_for_dead_inputs(case, activation) -> No
     w = w.copy()
     w[removed] = 0  # no incoming weights: the neuron outputs act(b_j), a constant
     p = [*p[:layer], (w, b), *p[layer + 1 :]]
-    q = remove_neurons(p, layer, keep, activation=activation)
+    q = remove_neurons(p, layer, keep, activation=ACTIVATIONS[activation][0])
     np.testing.assert_allclose(
         mlp_forward(q, x, activation=activation)[0],
         mlp_forward(p, x, activation=activation)[0],
@@ -73,8 +74,12 @@ def test_the_bias_fold_matters() -> None:
     ]
     x = np.array([[3.0]])
     assert mlp_forward(p, x)[0].tolist() == [[5.0]]
-    assert mlp_forward(remove_neurons(p, 0, [0]), x)[0].tolist() == [[5.0]]
+    assert mlp_forward(remove_neurons(p, 0, [0], activation=relu), x)[0].tolist() == [[5.0]]
     assert mlp_forward(remove_neurons(p, 0, [0], fold_dead=False), x)[0].tolist() == [[3.0]]
+    with pytest.raises(ValueError, match="activation is None but neurons \\[1\\] of layer 0"):
+        remove_neurons(p, 0, [0])
+    with pytest.raises(TypeError, match="activation must be a function"):
+        remove_neurons(p, 0, [0], activation="relu")
 
 
 @given(mlps())
@@ -84,7 +89,7 @@ def test_pruned_gradients_equal_masked_gradients_on_survivors(case) -> None:
     masks = neuron_masks(p, layer, keep)
     _, cm = mlp_forward(p, x, activation="tanh", masks=masks)
     gm = mlp_backward(p, cm, g, activation="tanh", masks=masks)
-    q = remove_neurons(p, layer, keep, activation="tanh", fold_dead=False)
+    q = remove_neurons(p, layer, keep, fold_dead=False)
     _, cq = mlp_forward(q, x, activation="tanh")
     gq = mlp_backward(q, cq, g, activation="tanh")
     np.testing.assert_allclose(gq.params[layer][0], gm.params[layer][0][keep], rtol=1e-12, atol=1e-14)
@@ -99,7 +104,7 @@ def test_pruned_gradients_equal_masked_gradients_on_survivors(case) -> None:
 def test_remove_neurons_validation_and_inputs_untouched() -> None:
     p = init_mlp([3, 4, 2], rng=np.random.default_rng(0))
     before = [w.copy() for w, _ in p]
-    remove_neurons(p, 0, [1, 3])
+    remove_neurons(p, 0, [1, 3], activation=relu)
     assert all(np.array_equal(a, w) for a, (w, _) in zip(before, p, strict=True))
     with pytest.raises(ValueError, match="layer must index a hidden layer"):
         remove_neurons(p, 1, [0])

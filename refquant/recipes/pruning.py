@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from refquant.nn.layers import ACTIVATIONS
 from refquant.nn.losses import softmax_cross_entropy_vjp
 from refquant.nn.mlp import mlp_backward, mlp_forward
 from refquant.nn.train import EpochLog, Model, train
@@ -409,7 +410,7 @@ def taylor_structured_prune(
         dw, db = grads.params[layer]
         score = taylor_neuron_score(w, dw, b, db)
         keep = unstructured_mask(score, fraction, scores=score)  # lowest scores pruned, ties: lowest index
-        params = remove_neurons(params, layer, keep, activation=model.activation)
+        params = remove_neurons(params, layer, keep, activation=ACTIVATIONS[model.activation][0])
     model = replace(model, params=params)
     model, _ = train(model, x, y, epochs=finetune_epochs, batch_size=batch_size, rng=rng, lr=lr, log=log)
     return model

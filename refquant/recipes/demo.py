@@ -1,4 +1,4 @@
-"""``refquant demo``: train an MLP on the bundled digits, quantize it, and compare.
+"""``refquant demo``: train an MLP on the bundled digits, quantize it, prune it, and compare.
 
 The main job of the project: a float MLP (64-128-128-10, ReLU) is trained by
 hand-written backpropagation on the UCI digits bundled in
@@ -10,8 +10,22 @@ weights by gradual magnitude pruning, 2:4 along the input axis of the hidden
 layers, and half of the hidden neurons physically removed by Taylor
 importance, each fine-tuned. Every row reports the sparsity (fraction of the
 original weights that are zero or removed), the real parameter count (kept
-weights and biases), the test accuracy and its change from float.
-Everything random comes from one seed.
+weights and biases), the test accuracy and its change from float. A sweep of
+post-training quantization at 2 to 8 bits feeds the plot
+(:mod:`refquant.recipes.demo_plot`).
+
+Determinism: everything random comes from one seed, and a seed gives the same
+table on every run on one machine. The accuracies are *not* the same on every
+machine: the matrix products go through the BLAS library NumPy was built
+with, whose float32 summation order depends on the library and the CPU
+(seed 0 gives ``qat-int4-ste`` 0.9916 on one machine and 0.9889 on another,
+each time). The row set, the parameter counts and the sparsities do not
+depend on the machine; the accuracy targets (see ``tests/test_demo.py``) hold
+on each.
+
+Speed: :func:`main` runs with one BLAS thread by default
+(:func:`refquant.recipes._blas.blas_threads`); on these small matrices more
+threads only oversubscribe a loaded machine.
 """
 
 from __future__ import annotations
@@ -26,18 +40,33 @@ import numpy as np
 
 from refquant.datasets import load_digits
 from refquant.nn.mlp import count_params, init_mlp
-from refquant.nn.ptq import post_training_quantize, prepare_qat
 from refquant.nn.train import Model, accuracy, train
-from refquant.prune.procedures import (
+from refquant.recipes._blas import blas_threads
+from refquant.recipes.demo_plot import plot_result
+from refquant.recipes.pruning import (
     gradual_magnitude_prune,
     nm_prune,
     sparsity,
     taylor_structured_prune,
 )
+from refquant.recipes.ptq import post_training_quantize, prepare_qat
 
-__all__ = ["DemoConfig", "format_table", "plot_bit_widths", "run_demo"]
+__all__ = ["METHODS", "DemoConfig", "blas_threads", "format_table", "plot_result", "run_demo", "write_json"]
 
 SIZES = (64, 128, 128, 10)
+
+#: The rows of the demo's table, in order.
+METHODS = (
+    "float32",
+    "ptq-int8-per-tensor",
+    "ptq-int8-per-channel",
+    "ptq-int4-weight-only",
+    "qat-int4-ste",
+    "qat-int4-lsq",
+    "prune-magnitude-90",
+    "prune-2:4",
+    "prune-structured-50",
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +83,7 @@ class DemoConfig:
 
     @classmethod
     def quick(cls) -> DemoConfig:
+        """8 float epochs, 2 for each QAT, pruning and fine-tuning phase."""
         return cls(float_epochs=8, qat_epochs=2, prune_epochs=2, finetune_epochs=2)
 
 
@@ -62,18 +92,25 @@ def run_demo(
     *,
     config: DemoConfig | None = None,
     log: Callable[[str], None] | None = None,
-    sweep: bool = False,
+    progress: Callable[[str], None] | None = None,
+    sweep: bool = True,
 ) -> dict[str, Any]:
-    """Train, quantize and evaluate; the result follows the JSON schema of ``refquant demo --json``.
+    """Train, quantize, prune and evaluate; the result is what ``refquant demo --json`` writes.
 
     Parameters
     ----------
     seed : int
         Seeds the one ``numpy.random.Generator`` used for initialization and
-        minibatch order.
+        minibatch order. The same seed gives the same result on one machine;
+        the accuracies differ between BLAS libraries and CPUs (see the module
+        docstring).
     config : DemoConfig, optional
     log : callable, optional
-        Receives progress lines.
+        Receives the detailed lines: phases and one line per training epoch
+        (``refquant demo --verbose``).
+    progress : callable, optional
+        Receives one line per row of the table when it is done, e.g.
+        ``"[5/9] qat-int4-ste  0.9889  1.2 s"``.
     sweep : bool
         Also evaluate PTQ at 2 to 8 bits (``result["sweep"]``), for the plot.
 
@@ -81,86 +118,80 @@ def run_demo(
     -------
     dict
         ``{"dataset", "seed", "float_accuracy", "rows": [{"method",
-        "weight_bits", "activation_bits", "sparsity", "params", "accuracy"}]}``
-        (plus ``"sweep"`` when asked).
+        "weight_bits", "activation_bits", "sparsity", "params", "accuracy"}],
+        "sweep": [{"weight_bits", "activation_bits", "accuracy"}]}`` (no
+        ``"sweep"`` if not asked); rows in the order of :data:`METHODS`.
 
     Examples
     --------
     >>> r = run_demo(0, config=DemoConfig(float_epochs=1, qat_epochs=1, prune_epochs=1, finetune_epochs=1))
-    >>> [row["method"] for row in r["rows"]][:3], r["rows"][0]["params"]
-    (['float32', 'ptq-int8-per-tensor', 'ptq-int8-per-channel'], 26122)
+    >>> [row["method"] for row in r["rows"]][:3], r["rows"][0]["params"], len(r["sweep"])
+    (['float32', 'ptq-int8-per-tensor', 'ptq-int8-per-channel'], 26122, 14)
     """
     cfg = config or DemoConfig()
     say = log or (lambda _: None)
+    epoch_log = None if log is None else (lambda e: say(f"  {e}"))
     data = load_digits()
     rng = np.random.default_rng(seed)
+    started = time.perf_counter()
     model = Model(init_mlp(SIZES, rng=rng))
     say(f"training the float MLP {'-'.join(map(str, SIZES))} on {len(data.x_train)} digits")
     model, _ = train(
         model, data.x_train, data.y_train, epochs=cfg.float_epochs, batch_size=cfg.batch_size,
-        rng=rng, lr=cfg.lr, log=lambda e: say(f"  {e}"),
+        rng=rng, lr=cfg.lr, log=epoch_log,
     )  # fmt: skip
     float_acc = accuracy(model, data.x_test, data.y_test)
     calib = [data.x_train[i : i + 256] for i in range(0, len(data.x_train), 256)]
     n_weights = sum(w.size for w, _ in model.params)
+    rows: list[dict[str, Any]] = []
 
-    def row(method: str, wb: int | None, ab: int | None, m: Model) -> dict[str, Any]:
+    def row(method: str, wb: int | None, ab: int | None, m: Model) -> None:
+        nonlocal started
         acc = accuracy(m, data.x_test, data.y_test)
         params = count_params(m.params, m.masks)
         kept = sum(w.size for w, _ in m.params)  # fewer after structural removal
         sp = 1.0 - (kept * (1.0 - sparsity(m))) / n_weights
         say(f"  {method}: test accuracy {acc:.4f}, {params} parameters, sparsity {sp:.3f}")
-        return {"method": method, "weight_bits": wb, "activation_bits": ab, "sparsity": sp, "params": params,
-                "accuracy": acc}  # fmt: skip
+        rows.append({"method": method, "weight_bits": wb, "activation_bits": ab, "sparsity": sp,
+                     "params": params, "accuracy": acc})  # fmt: skip
+        if progress is not None:
+            width = max(map(len, METHODS))
+            progress(
+                f"[{len(rows)}/{len(METHODS)}] {method:<{width}}  {acc:.4f}"
+                f"  {time.perf_counter() - started:5.1f} s"
+            )
+        started = time.perf_counter()
 
-    rows = [row("float32", None, None, model)]
+    row("float32", None, None, model)
     say("post-training quantization (calibrated on the training set)")
-    rows.append(row("ptq-int8-per-tensor", 8, 8, post_training_quantize(model, calib, per_channel=False)))
-    rows.append(row("ptq-int8-per-channel", 8, 8, post_training_quantize(model, calib)))
-    rows.append(
-        row(
-            "ptq-int4-weight-only",
-            4,
-            None,
-            post_training_quantize(model, calib, weight_bits=4, act_bits=None),
-        )
-    )
+    row("ptq-int8-per-tensor", 8, 8, post_training_quantize(model, calib, per_channel=False))
+    row("ptq-int8-per-channel", 8, 8, post_training_quantize(model, calib))
+    row("ptq-int4-weight-only", 4, None, post_training_quantize(model, calib, weight_bits=4, act_bits=None))
     qat_kinds: tuple[Literal["ste", "lsq"], ...] = ("ste", "lsq")
     for wq in qat_kinds:
         say(f"quantization-aware training, int4 weights ({wq}), int8 activations")
         qat = prepare_qat(model, calib, weight_bits=4, act_bits=8, weight_quantizer=wq)
         qat, _ = train(
             qat, data.x_train, data.y_train, epochs=cfg.qat_epochs, batch_size=cfg.batch_size,
-            rng=rng, lr=cfg.qat_lr, log=lambda e: say(f"  {e}"),
+            rng=rng, lr=cfg.qat_lr, log=epoch_log,
         )  # fmt: skip
-        rows.append(row(f"qat-int4-{wq}", 4, 8, qat))
+        row(f"qat-int4-{wq}", 4, 8, qat)
     x, y = data.x_train, data.y_train
-    kw: dict[str, Any] = {
-        "rng": rng,
-        "batch_size": cfg.batch_size,
-        "lr": cfg.lr,
-        "log": lambda e: say(f"  {e}"),
-    }
+    kw: dict[str, Any] = {"rng": rng, "batch_size": cfg.batch_size, "lr": cfg.lr, "log": epoch_log}
     say("gradual magnitude pruning to 90% of all weights (global), then fine-tuning")
     gmp = gradual_magnitude_prune(
-        model,
-        x,
-        y,
-        final_sparsity=0.9,
-        prune_epochs=cfg.prune_epochs,
-        finetune_epochs=cfg.finetune_epochs,
-        **kw,
-    )
-    rows.append(row("prune-magnitude-90", None, None, gmp))
+        model, x, y, final_sparsity=0.9, prune_epochs=cfg.prune_epochs,
+        finetune_epochs=cfg.finetune_epochs, **kw,
+    )  # fmt: skip
+    row("prune-magnitude-90", None, None, gmp)
     say("2:4 pruning along the input axis of the hidden layers, then fine-tuning")
-    rows.append(
-        row("prune-2:4", None, None, nm_prune(model, x, y, finetune_epochs=cfg.finetune_epochs, **kw))
-    )
+    row("prune-2:4", None, None, nm_prune(model, x, y, finetune_epochs=cfg.finetune_epochs, **kw))
     say("structured pruning: half of each hidden layer's neurons removed (Taylor importance), fine-tuning")
     structured = taylor_structured_prune(model, x, y, fraction=0.5, finetune_epochs=cfg.finetune_epochs, **kw)
-    rows.append(row("prune-structured-50", None, None, structured))
+    row("prune-structured-50", None, None, structured)
     result: dict[str, Any] = {"dataset": "digits", "seed": seed, "float_accuracy": float_acc, "rows": rows}
     if sweep:
+        say("post-training quantization at 2 to 8 bits (for the plot)")
         result["sweep"] = _sweep(model, calib, data)
     return result
 
@@ -203,39 +234,6 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_bit_widths(result: dict[str, Any], path: str) -> None:
-    """Save a PNG of test accuracy against bit width (needs matplotlib and ``result["sweep"]``).
-
-    One line per PTQ variant (weights and activations at the same width, or
-    weights only), a star per QAT row and a dashed line at the float accuracy.
-    Exercised by ``tests/test_demo.py`` (it writes a file, so no doctest).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for act, label in ((True, "PTQ, weights and activations"), (False, "PTQ, weights only")):
-        pts = [
-            (s["weight_bits"], s["accuracy"])
-            for s in result["sweep"]
-            if (s["activation_bits"] is not None) == act
-        ]
-        ax.plot(*zip(*pts, strict=True), marker="o", label=label)
-    for r in result["rows"]:
-        if r["method"].startswith("qat"):
-            ax.scatter([r["weight_bits"]], [r["accuracy"]], marker="*", s=120, label=r["method"], zorder=3)
-    ax.axhline(result["float_accuracy"], color="gray", linestyle="--", label="float32")
-    ax.set_xlabel("weight bits (activations at the same width, or float)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"digits MLP, seed {result['seed']}")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def write_json(result: dict[str, Any], path: str) -> None:
     """Write the result as indented JSON (the schema of :func:`run_demo`).
 
@@ -250,29 +248,46 @@ def write_json(result: dict[str, Any], path: str) -> None:
     """
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)
+        fh.write("\n")
 
 
-def main(seed: int, *, quick: bool, json_path: str | None, plot_path: str | None) -> int:
-    """What ``refquant demo`` runs: train and evaluate, print the table, write JSON and PNG if asked.
+def main(
+    seed: int,
+    *,
+    quick: bool,
+    json_path: str | None,
+    plot_path: str | None,
+    verbose: bool = False,
+    threads: int = 1,
+) -> int:
+    """What ``refquant demo`` runs: train and evaluate, print the table, write JSON and plot if asked.
 
-    Returns the exit code (0). Exercised by ``tests/test_demo.py``.
+    The arguments are checked by the command line (:mod:`refquant.cli`)
+    before this runs: output paths writable, matplotlib present for a plot.
+    The BLAS runs with ``threads`` threads (restored afterwards). Returns the
+    exit code (0). Exercised by ``tests/test_demo.py``.
     """
     t0 = time.perf_counter()
-    want_plot = plot_path is not None
-    if want_plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            print("--plot needs matplotlib (pip install matplotlib); skipping the plot")
-            want_plot = False
-    result = run_demo(seed, config=DemoConfig.quick() if quick else None, log=print, sweep=want_plot)
+    with blas_threads(threads) as limited:
+        blas = f"BLAS threads: {threads}" if limited else "BLAS threads: as configured (no OpenBLAS found)"
+        print(
+            f"refquant demo: MLP {'-'.join(map(str, SIZES))} on the UCI digits, seed {seed}"
+            f"{' (quick)' if quick else ''}; {blas}",
+            flush=True,
+        )
+        result = run_demo(
+            seed,
+            config=DemoConfig.quick() if quick else None,
+            log=(lambda line: print(line, flush=True)) if verbose else None,
+            progress=lambda line: print(line, flush=True),
+        )
     print()
     print(format_table(result))
     if json_path:
-        write_json({k: v for k, v in result.items() if k != "sweep"}, json_path)
+        write_json(result, json_path)
         print(f"wrote {json_path}")
-    if want_plot and plot_path:
-        plot_bit_widths(result, plot_path)
+    if plot_path:
+        plot_result(result, plot_path)
         print(f"wrote {plot_path}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0

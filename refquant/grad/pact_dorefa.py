@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_float_array, cotangent
-from refquant.rounding import _round
+from refquant.rounding import round_unchecked
 
 __all__ = [
     "PACTGrads",
@@ -74,7 +74,7 @@ def quantize_k(r: ArrayLike, bits: int) -> NDArray[Any]:
     """
     ra = as_float_array("r", r)
     n = ra.dtype.type(_levels(bits))
-    return _round(ra * n, "half_even", None) / n
+    return round_unchecked(ra * n, "half_even", None) / n
 
 
 def pact(x: ArrayLike, alpha: ArrayLike, bits: int) -> NDArray[Any]:
@@ -108,7 +108,7 @@ def pact(x: ArrayLike, alpha: ArrayLike, bits: int) -> NDArray[Any]:
     """
     xa, a = _pact_args(x, alpha)
     n = xa.dtype.type(_levels(bits))
-    return _round(np.clip(xa, 0, a) * (n / a), "half_even", None) * (a / n)
+    return round_unchecked(np.clip(xa, 0, a) * (n / a), "half_even", None) * (a / n)
 
 
 def pact_vjp(g: ArrayLike, x: ArrayLike, alpha: ArrayLike, bits: int) -> PACTGrads:

@@ -8,7 +8,7 @@ import pytest
 from refquant.nn.mlp import init_mlp
 from refquant.nn.train import Model, train
 from refquant.prune.masks_global import global_masks
-from refquant.prune.procedures import (
+from refquant.recipes.pruning import (
     gradual_magnitude_prune,
     iterative_magnitude_prune,
     nm_prune,

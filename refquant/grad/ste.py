@@ -27,8 +27,8 @@ from numpy.typing import ArrayLike, NDArray
 from refquant import _granularity as gran
 from refquant._types import InputGrad
 from refquant._validate import as_float_array, check_choice, grad_and_input
-from refquant.quantize import OpOrder, _prepare
-from refquant.rounding import ROUNDING_MODES, RoundingMode, _round
+from refquant.quantize import OpOrder, prepare_arguments
+from refquant.rounding import ROUNDING_MODES, RoundingMode, round_unchecked
 
 __all__ = ["clipped_ste_vjp", "fake_quantize_vjp", "ste_vjp"]
 
@@ -168,7 +168,7 @@ def fake_quantize_vjp(
     """
     check_choice("estimator", estimator, ESTIMATORS)
     check_choice("rounding", rounding, ROUNDING_MODES[:-1])
-    xa, s, z, g_layout, cd = _prepare(
+    xa, s, z, g_layout, cd = prepare_arguments(
         x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype
     )
     _, ga = grad_and_input(g, xa)
@@ -183,7 +183,7 @@ def fake_quantize_vjp(
         else:
             inv_or_s = np.divide(np.ones((), cd), sb, dtype=cd) if op_order == "multiply" else sb
             op = np.multiply if op_order == "multiply" else np.divide
-            t = _round(op(xa, inv_or_s, dtype=cd), rounding, None)
+            t = round_unchecked(op(xa, inv_or_s, dtype=cd), rounding, None)
             mask = (t >= quant_min - zb) & (t <= quant_max - zb)
     return InputGrad(_masked(ga, mask))
 

@@ -9,9 +9,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from refquant.check.gradcheck import check_vjp, check_vjp_against
-from refquant.lsq import lsq_fake_quantize, lsq_fake_quantize_vjp, lsq_grad_scale, lsq_plus_fake_quantize_vjp
-from refquant.normalize import minmax_normalize, minmax_normalize_vjp
-from refquant.pact_dorefa import (
+from refquant.grad.lsq import (
+    lsq_fake_quantize,
+    lsq_fake_quantize_vjp,
+    lsq_grad_scale,
+    lsq_plus_fake_quantize_vjp,
+)
+from refquant.grad.normalize import minmax_normalize, minmax_normalize_vjp
+from refquant.grad.pact_dorefa import (
     dorefa_activation,
     dorefa_activation_vjp,
     dorefa_weight,
@@ -20,7 +25,7 @@ from refquant.pact_dorefa import (
     pact_vjp,
     quantize_k,
 )
-from refquant.ste import clipped_ste_vjp, fake_quantize_vjp, ste_vjp
+from refquant.grad.ste import clipped_ste_vjp, fake_quantize_vjp, ste_vjp
 
 # ------------------------------------------------------------------ STE family
 

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_float_array, check_range, cotangent, normalize_axis
-from refquant.rounding import _round
+from refquant.rounding import round_unchecked
 
 __all__ = [
     "LSQGrads",
@@ -131,7 +131,7 @@ def lsq_fake_quantize(
     """
     xa, s, b, _ = _args(x, step, offset, quant_min, quant_max, axis)
     v = np.clip((xa - b) / s, quant_min, quant_max)
-    return (s * _round(v, "half_even", None) + b).astype(xa.dtype, copy=False)
+    return (s * round_unchecked(v, "half_even", None) + b).astype(xa.dtype, copy=False)
 
 
 def lsq_fake_quantize_vjp(
@@ -259,7 +259,7 @@ def _lsq_grads(
     v = (xa - b) / s
     inside = (v > quant_min) & (v < quant_max)
     ds_elem = np.where(
-        inside, _round(v, "half_even", None) - v, np.where(v <= quant_min, quant_min, quant_max)
+        inside, round_unchecked(v, "half_even", None) - v, np.where(v <= quant_min, quant_min, quant_max)
     )
     dtype = xa.dtype
     grad_step = np.asarray(gs * np.sum(ga * ds_elem, axis=others), dtype=dtype)
