@@ -4,7 +4,9 @@ The table :data:`INT_FORMATS` names the formats the frameworks use
 (:func:`int_format` looks them up by name); any other width from 2 to 32
 bits, and the narrow-range variants, are ``IntFormat(bits, signed,
 narrow_range)``. Sub-byte formats (int4, uint4, int2, uint2) are stored in
-int8/uint8 arrays, as DESIGN.md prescribes.
+int8/uint8 arrays, one code per element (int8 for signed, uint8 for unsigned,
+never two codes packed in a byte): NumPy has no sub-byte integer dtype, and
+:func:`storage_dtype` picks the smallest dtype that holds the code range.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from refquant._validate import check_bool, check_int
 
 __all__ = ["INT_FORMATS", "IntFormat", "int_format", "storage_dtype"]
 
@@ -40,13 +44,12 @@ class IntFormat:
     narrow_range: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.bits, bool) or not isinstance(self.bits, int):
-            raise TypeError(f"bits must be an int, got {self.bits!r}")
+        # NumPy integers and bools are accepted and stored as Python int and bool
+        object.__setattr__(self, "bits", check_int("bits", self.bits))
         if not 2 <= self.bits <= 32:
             raise ValueError(f"bits must be in [2, 32], got {self.bits}")
         for name in ("signed", "narrow_range"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
 
     @property
     def qmin(self) -> int:
@@ -77,8 +80,8 @@ def int_format(name: str) -> IntFormat:
     ----------
     name : str
         ``"int2"``, ``"uint2"``, ``"int4"``, ``"uint4"``, ``"int8"``, ``"uint8"``,
-        ``"int16"``, ``"uint16"``, ``"int32"`` or ``"uint32"``; anything else
-        raises ``ValueError``.
+        ``"int16"``, ``"uint16"``, ``"int32"`` or ``"uint32"`` (case-sensitive);
+        another string raises ``ValueError``, a non-string ``TypeError``.
 
     Returns
     -------
@@ -90,10 +93,12 @@ def int_format(name: str) -> IntFormat:
     >>> int_format("uint4").qmax
     15
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a format name (str), got {name!r}")
     try:
         return INT_FORMATS[name]
     except KeyError:
-        raise ValueError(f"unknown integer format {name!r}; known: {sorted(INT_FORMATS)}") from None
+        raise ValueError(f"unknown integer format {name!r} (name); known: {sorted(INT_FORMATS)}") from None
 
 
 def storage_dtype(qmin: int, qmax: int) -> np.dtype[Any]:
@@ -102,24 +107,28 @@ def storage_dtype(qmin: int, qmax: int) -> np.dtype[Any]:
     Parameters
     ----------
     qmin, qmax : int
-        The code range.
+        The code range, ``qmin < qmax`` (Python or NumPy integers; an empty or
+        one-code range raises ``ValueError``, as everywhere in refquant).
 
     Returns
     -------
     numpy.dtype
         The first of uint8, int8, uint16, int16, uint32, int32, uint64, int64
-        that holds the range; ``ValueError`` if none does.
+        that holds the range; ``ValueError`` if none does (e.g. ``[-1, 2**64 - 1]``).
 
     Examples
     --------
     >>> str(storage_dtype(-8, 7)), str(storage_dtype(0, 65535)), str(storage_dtype(-1, 255))
     ('int8', 'uint16', 'int16')
     """
+    lo, hi = check_int("qmin", qmin), check_int("qmax", qmax)
+    if not lo < hi:
+        raise ValueError(f"qmin must be < qmax, got qmin={lo}, qmax={hi}")
     for name in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64"):
         info = np.iinfo(name)
-        if info.min <= qmin and qmax <= info.max:
+        if info.min <= lo and hi <= info.max:
             return np.dtype(name)
-    raise ValueError(f"no integer dtype holds [{qmin}, {qmax}]")
+    raise ValueError(f"no integer dtype holds [qmin, qmax] = [{lo}, {hi}]")
 
 
 INT_FORMATS: dict[str, IntFormat] = {

@@ -43,9 +43,9 @@ or inside a ``tf.function``, and ``mode`` picks which:
   ``prune_low_magnitude``'s mask update): TF 2.21's Grappler rewrites the
   graph first. Constant folding turns ``x / (end_step - begin_step)`` into
   ``x * fl32(1 / fl32(end_step - begin_step))``; the arithmetic optimizer
-  replaces ``pow`` by a constant exponent of 3, 2, 1, 0, 0.5, -0.5 or -1 with
-  ``x * Square(x)``, ``Square``, ``Identity``, ``OnesLike``, ``Sqrt``,
-  ``Rsqrt`` or ``Reciprocal``, and for 3 the multiplication by
+  replaces ``pow`` by a constant exponent of 3, 2, 1, 0 or 0.5 with
+  ``x * Square(x)``, ``Square``, ``Identity``, ``OnesLike`` or ``Sqrt`` (and
+  -0.5, -1 by ``Rsqrt``, ``Reciprocal``; refquant rejects negative powers), and for 3 the multiplication by
   ``c = fl32(s_i - s_f)`` is pushed down: ``(c * x) * (x * x) + fl32(s_f)``.
   Other exponents keep ``powf``. The sparsities of the two modes differ in
   the last bits at about a quarter of the steps; the gating is the same.
@@ -61,12 +61,16 @@ or inside a ``tf.function``, and ``mode`` picks which:
   is int64, set to 0 by the ``UpdatePruningStep`` callback at the start of
   training and incremented at every training batch). Eagerly, TF converts a
   Python int step to int32, so steps beyond ``2**31`` wrap around there;
-  that is not mirrored.
+  that is not mirrored. ``step - begin_step`` is int64 arithmetic and wraps
+  around for steps near ``-2**63``, as in TF.
 
 Validation is TF-MOT's (``_validate_step``, ``_validate_sparsity``), with the
 same conditions: ``begin_step >= 0``; ``end_step`` is -1 (``ConstantSparsity``
-only) or ``>= begin_step``; ``frequency > 0``; sparsities in [0, 1). TF-MOT
-does not check ``power``; neither does this module beyond its type.
+only) or ``>= begin_step``; ``frequency > 0``; sparsities in [0, 1) (NaN
+fails that check, as in TF-MOT). Stricter than TF-MOT: ``power`` must be
+finite and ``>= 0`` (also in float32; TF-MOT does not check it, and a NaN,
+infinite or negative power gives NaN or sparsities outside [0, 1]); the
+step parameters must be ints (not bools, not floats) within int64.
 
 Where it departs from refquant's own schedules
 (:mod:`refquant.prune.schedules`, float64 and exact): the float32
@@ -105,9 +109,7 @@ _GRAPPLER_POW: dict[float, Callable[[Any, Any], Any]] = {
     1.0: lambda c, x: c * x,  # Identity
     0.0: lambda c, x: c * np.ones_like(x),  # OnesLike (1 even for NaN, like powf(NaN, 0))
     0.5: lambda c, x: c * np.sqrt(x),  # Sqrt
-    -0.5: lambda c, x: c * (_One / np.sqrt(x)),  # Rsqrt
-    -1.0: lambda c, x: c * (_One / x),  # Reciprocal
-}
+}  # (Grappler also rewrites -0.5 and -1, to Rsqrt and Reciprocal: negative powers are rejected here)
 
 
 #: ``(should_prune, sparsity)`` as a TF-MOT schedule returns them, as arrays of the step's shape
@@ -140,7 +142,8 @@ def polynomial_decay(
     end_step : int
         >= ``begin_step`` (TF-MOT rejects -1 here).
     power : float
-        The exponent (default 3), converted to float32.
+        The exponent (default 3), finite and ``>= 0`` (TF-MOT does not
+        check it), converted to float32.
     frequency : int
         > 0 (default 100).
     powf : {"libm", "correctly_rounded"}
@@ -181,8 +184,17 @@ def polynomial_decay(
     _validate(begin_step, end_step, frequency, allow_no_end=False)
     si = _sparsity("initial_sparsity", initial_sparsity)
     sf = _sparsity("final_sparsity", final_sparsity)
-    if isinstance(power, bool) or not isinstance(power, (int, float, np.integer, np.floating)):
+    if isinstance(power, (bool, np.bool_)) or not isinstance(power, (int, float, np.integer, np.floating)):
         raise TypeError(f"power must be a real number, got {power!r}")
+    try:
+        with np.errstate(over="ignore"):
+            e32 = _F32(float(power))
+    except OverflowError:  # a Python int beyond float64
+        e32 = _F32(np.inf)
+    if not (np.isfinite(e32) and e32 >= 0):
+        raise ValueError(
+            f"power must be finite and >= 0 (also in float32; TF-MOT does not check it), got {power!r}"
+        )
     check_choice("powf", powf, ("libm", "correctly_rounded"))
     check_choice("mode", mode, ("eager", "graph"))
     c, f, e = _F32(si - sf), _F32(sf), _F32(power)
@@ -275,8 +287,10 @@ def _libm_powf() -> Callable[[float, float], float]:
 
 def _validate(begin_step: int, end_step: int, frequency: int, *, allow_no_end: bool) -> None:
     for name, value in (("begin_step", begin_step), ("end_step", end_step), ("frequency", frequency)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{name} must be an int, got {value!r}")
+        if not -(2**63) <= int(value) < 2**63:
+            raise ValueError(f"{name} must fit in int64 (TF-MOT's steps are int64), got {value!r}")
     if begin_step < 0:
         raise ValueError(f"begin_step should be >= 0, got {begin_step}")
     if not allow_no_end and end_step == -1:
@@ -293,7 +307,7 @@ def _validate(begin_step: int, end_step: int, frequency: int, *, allow_no_end: b
 
 
 def _sparsity(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     if not 0.0 <= float(value) < 1.0:
         raise ValueError(f"{name} must be in range [0,1), got {value!r}")

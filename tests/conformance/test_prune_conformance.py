@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from refquant.interop.torch.prune import global_unstructured_masks, l1_unstructured_mask, ln_structured_mask
 
 torch = pytest.importorskip("torch")
@@ -88,7 +89,7 @@ def test_l1_unstructured_same_mask(shape: tuple[int, ...]) -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 def test_l1_unstructured_dtypes_and_count(dtype: Any) -> None:
     w = _tie_free(np.random.default_rng(3), (20, 9), dtype)
-    for amount in (0.35, 0.5, 0.45, 17, False, np.int64(3), np.float32(0.45), np.float64(0.35)):
+    for amount in (0.35, 0.5, 0.45, 17, np.int64(3), np.float32(0.45), np.float64(0.35)):
         ref = P.L1Unstructured(amount).compute_mask(
             torch.from_numpy(w), torch.ones(w.shape, dtype=torch.from_numpy(w).dtype)
         )
@@ -343,18 +344,24 @@ def test_invalid_amounts_same_errors(amount: Any) -> None:
 
 def test_bool_amounts() -> None:
     w = _tie_free(np.random.default_rng(4), (4, 5))
-    # False prunes nothing everywhere; True is 1 channel for LnStructured, a TypeError from topk for L1
+    # torch: False prunes nothing; True is 1 channel for LnStructured, a TypeError from topk for L1.
+    # refquant raises TypeError for every bool amount (a flag is not a count).
     m = _holder(w)
     P.l1_unstructured(m, "weight", False)
-    assert np.array_equal(l1_unstructured_mask(w, False), _mask(m)) and _mask(m).all()
+    assert _mask(m).all()
     m = _holder(w)
     P.ln_structured(m, "weight", True, n=1, dim=1)
-    assert np.array_equal(ln_structured_mask(w, True, 1, 1), _mask(m))
-    _same_error(lambda: P.l1_unstructured(_holder(w), "weight", True), lambda: l1_unstructured_mask(w, True))
-    _same_error(
-        lambda: P.global_unstructured([(_holder(w), "weight")], pruning_method=P.L1Unstructured, amount=True),
-        lambda: global_unstructured_masks([w], True),
-    )
+    assert int((~_mask(m).astype(bool)).any(axis=0).sum()) == 1
+    with pytest.raises(TypeError):
+        P.l1_unstructured(_holder(w), "weight", True)
+    for amount in (True, False):
+        for call in (
+            lambda a=amount: l1_unstructured_mask(w, a),
+            lambda a=amount: ln_structured_mask(w, a, 1, 1),
+            lambda a=amount: global_unstructured_masks([w], a),
+        ):
+            with pytest.raises(TypeError, match=f"amount.*bool.*{amount}"):
+                call()
 
 
 def test_counts_larger_than_what_is_left_same_errors() -> None:

@@ -173,3 +173,78 @@ def test_learnable_per_channel_elementwise_bit_identical(zp: float) -> None:
         np.testing.assert_array_equal(_bits(r.grad_input), _bits(dx))
         np.testing.assert_array_equal(_bits(r.grad_scale), _bits(ds))
         np.testing.assert_array_equal(_bits(r.grad_zero_point), _bits(dz))
+
+
+def _hostile_floats() -> np.ndarray:
+    from refquant.check.strategies import hostile_float_values
+
+    v = np.array(hostile_float_values(np.float32), np.float32)
+    with np.errstate(over="ignore"):
+        return np.concatenate([v, -v, v * np.float32(3.3), np.float32([1e-38, 2e-38, 3.4e38])])
+
+
+@pytest.mark.parametrize("s", [1.0, 1e-30, 1e-40, 1e-45, 2.0**-20])  # 1e-40, 1e-45: 1.0f / s is inf
+@pytest.mark.parametrize("qmin,qmax,zp", [(0, 255, 77), (-128, 127, 0), (-(2**31), 2**31 - 1, 12345)])
+def test_hostile_inputs_and_subnormal_scales_match_torch(s: float, qmin: int, qmax: int, zp: int) -> None:
+    x = _hostile_floats()
+    x2 = np.stack([x, x], axis=1)
+    g, g2 = np.ones_like(x), np.ones_like(x2)
+    y, dx, _ = _autograd(lambda t: torch.fake_quantize_per_tensor_affine(t, s, zp, qmin, qmax), x, g)
+    np.testing.assert_array_equal(_bits(rq.fake_quantize_per_tensor_affine(x, s, zp, qmin, qmax)), _bits(y))
+    np.testing.assert_array_equal(
+        rq.fake_quantize_per_tensor_affine_vjp(g, x, s, zp, qmin, qmax).grad_input, dx
+    )
+    sc, zc = np.array([s, 1.0], np.float32), np.array([zp, 0], np.int32)
+    y, dx, _ = _autograd(
+        lambda t: torch.fake_quantize_per_channel_affine(
+            t, torch.from_numpy(sc), torch.from_numpy(zc), 1, qmin, qmax
+        ),
+        x2,
+        g2,
+    )
+    np.testing.assert_array_equal(
+        _bits(rq.fake_quantize_per_channel_affine(x2, sc, zc, 1, qmin, qmax)), _bits(y)
+    )
+    got = rq.fake_quantize_per_channel_affine_vjp(g2, x2, sc, zc, 1, qmin, qmax).grad_input
+    np.testing.assert_array_equal(
+        got, dx
+    )  # the int64 code against the exact bounds (2**31 - 1 is not float32)
+    for lo, hi, name in ((0, 255, "quint8"), (-128, 127, "qint8"), (-(2**31), 2**31 - 1, "qint32")):
+        if lo == qmin and hi == qmax:
+            dt = getattr(torch, name)
+            want = torch.quantize_per_tensor(torch.from_numpy(x), s, zp, dt).int_repr().numpy()
+            np.testing.assert_array_equal(rq.quantize_per_tensor(x, s, zp, name), want)
+            want = (
+                torch.quantize_per_channel(
+                    torch.from_numpy(x2),
+                    torch.tensor([s, 1.0], dtype=torch.float64),
+                    torch.tensor([zp, 0]),
+                    1,
+                    dt,
+                )
+                .int_repr()
+                .numpy()
+            )
+            np.testing.assert_array_equal(rq.quantize_per_channel(x2, [s, 1.0], [zp, 0], 1, name), want)
+
+
+@pytest.mark.parametrize("s", [1.0, 1e-40])
+@pytest.mark.parametrize("qmin,qmax", [(0, 255), (-(2**31), 2**31 - 1)])
+def test_learnable_hostile_inputs_match_torch(s: float, qmin: int, qmax: int) -> None:
+    x = _hostile_floats()
+    g = np.ones_like(x)
+    sp, zp = np.array([s], np.float32), np.array([2.5], np.float32)
+    y, dx, (ds, dz) = _autograd(
+        lambda t, ts, tz: torch._fake_quantize_learnable_per_tensor_affine(t, ts, tz, qmin, qmax, 1.0),
+        x,
+        g,
+        sp,
+        zp,
+    )
+    np.testing.assert_array_equal(
+        _bits(rq.learnable_fake_quantize_per_tensor_affine(x, sp, zp, qmin, qmax)), _bits(y)
+    )
+    r = rq.learnable_fake_quantize_per_tensor_affine_vjp(g, x, sp, zp, qmin, qmax)
+    np.testing.assert_array_equal(r.grad_input, dx)
+    np.testing.assert_allclose(r.grad_scale, ds, rtol=1e-5)  # float32 sums (module note)
+    np.testing.assert_allclose(r.grad_zero_point, dz, rtol=1e-5)

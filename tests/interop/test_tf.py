@@ -402,3 +402,97 @@ def test_nudge_matches_qparams_nudge_range(r: tuple[float, float], nb: int, narr
     n = tf_kernels.nudge(np.asarray(F32(lo)), np.asarray(F32(hi)), qmin, qmax)
     assert bits(n.nudged_min) == bits(nmin) and bits(n.nudged_max) == bits(nmax) and bits(n.scale) == bits(s)
     assert float(n.quant_zero) == int(zp) - qmin
+
+
+# -- hostile arguments ---------------------------------------------------------------------------
+
+
+def test_values_beyond_float32_raise_instead_of_becoming_inf() -> None:
+    # TF converts a float64 1e39 to inf silently (observed with tensorflow-cpu 2.21); refquant raises
+    from refquant.interop import tf as rtf
+
+    for call, name in (
+        (lambda: rtf.fake_quant_with_min_max_vars(np.array([0.5, 1e39]), -1.0, 2.0), "inputs"),
+        (lambda: rtf.fake_quant_with_min_max_vars([0.5], -1e39, 2.0), "min"),
+        (lambda: rtf.fake_quant_with_min_max_args([0.5], -1.0, 1e39), "max"),
+        (lambda: rtf.fake_quant_with_min_max_args([0.5], -(10**400), 1.0), "min"),
+        (lambda: rtf.fake_quant_with_min_max_vars_vjp([1e39], [0.5], -1.0, 2.0), "grad"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            call()
+    # an explicit float32 inf keeps TF's result: it clamps to the nudged max (2.0 for [-1, 2], 2 bits)
+    assert rtf.fake_quant_with_min_max_vars(np.array([np.inf], np.float32), -1.0, 2.0, 2).tolist() == [2.0]
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,shows",
+    [
+        (dict(num_bits=1), ValueError, "1"),
+        (dict(num_bits=17), ValueError, "17"),
+        (dict(num_bits=8.0), TypeError, "8.0"),  # TF takes 8.0; refquant does not coerce
+        (dict(num_bits=True), TypeError, "True"),
+        (dict(narrow_range=1), TypeError, "1"),
+        (dict(narrow_range="False"), TypeError, "'False'"),
+        (dict(narrow_range=None), TypeError, "None"),  # TF takes None as False
+    ],
+)
+def test_attributes_are_checked_in_every_op(kwargs, exc, shows) -> None:  # type: ignore[no-untyped-def]
+    from refquant.interop import tf as rtf
+
+    x = np.array([[0.5]], np.float32)
+    for call in (
+        lambda: rtf.fake_quant_with_min_max_vars(x, -1.0, 2.0, **kwargs),
+        lambda: rtf.fake_quant_with_min_max_vars_vjp(x, x, -1.0, 2.0, **kwargs),
+        lambda: rtf.fake_quant_with_min_max_vars_per_channel(x, [-1.0], [2.0], **kwargs),
+        lambda: rtf.fake_quant_with_min_max_args(x, -1.0, 2.0, **kwargs),
+        lambda: rtf.fake_quant_with_min_max_args_vjp(x, x, -1.0, 2.0, **kwargs),
+    ):
+        with pytest.raises(exc, match=next(iter(kwargs))) as info:
+            call()
+        assert shows in str(info.value)
+
+
+def test_bad_array_arguments_name_themselves() -> None:
+    from refquant.interop import tf as rtf
+
+    with pytest.raises(TypeError, match=r"min.*'-1'"):
+        rtf.fake_quant_with_min_max_vars([0.5], "-1", 2.0)
+    with pytest.raises(ValueError, match=r"min.*\(1,\)"):
+        rtf.fake_quant_with_min_max_vars([0.5], [-1.0], 2.0)
+    with pytest.raises(TypeError, match="inputs"):
+        rtf.fake_quant_with_min_max_vars([[1.0], [1.0, 2.0]], -1.0, 2.0)
+    with pytest.raises(TypeError, match=r"min.*True"):
+        rtf.fake_quant_with_min_max_args([0.5], True, 2.0)
+    with pytest.raises(ValueError, match=r"min.*nan"):  # TF: "min has to be smaller than max"
+        rtf.fake_quant_with_min_max_args([0.5], float("nan"), 2.0)
+
+
+@pytest.mark.parametrize("power", [float("nan"), float("inf"), -1.0, 1e300, 10**400])
+def test_tfmot_polynomial_decay_rejects_non_finite_and_negative_powers(power: float) -> None:
+    from refquant.interop import tfmot
+
+    with pytest.raises(ValueError, match="power"):
+        tfmot.polynomial_decay(
+            0, initial_sparsity=0.1, final_sparsity=0.9, begin_step=0, end_step=10, power=power
+        )
+
+
+def test_tfmot_hostile_schedule_parameters() -> None:
+    from refquant.interop import tfmot
+
+    base = dict(initial_sparsity=0.1, final_sparsity=0.9, begin_step=0, end_step=10)
+    for kw, exc in (
+        (dict(power=True), TypeError),
+        (dict(power="3"), TypeError),
+        (dict(begin_step=2**63), ValueError),
+        (dict(frequency=2**63), ValueError),
+        (dict(initial_sparsity=float("nan")), ValueError),
+        (dict(begin_step=1.0), TypeError),
+    ):
+        with pytest.raises(exc, match=next(iter(kw))):
+            tfmot.polynomial_decay(0, **{**base, **kw})  # type: ignore[arg-type]
+    # power = 0: (1 - p)**0 = 1, so the sparsity is fl32(fl32(0.1 - 0.9) + fl32(0.9)) everywhere
+    r = tfmot.polynomial_decay([0, 5, 10], **base, power=0, frequency=5)  # type: ignore[arg-type]
+    expected = float(np.float32(np.float32(0.1 - 0.9) + np.float32(0.9)))
+    assert r.sparsity.tolist() == [expected] * 3
+    assert r.should_prune.tolist() == [True, True, True]

@@ -54,8 +54,18 @@ NaN and inf (all mirrored):
   since the scale is 0 and ``quant_zero`` is NaN. ``min > max`` is not
   checked: every non-NaN input then maps to ``nudged_min``. Non-finite
   ``min``/``max`` give NaN, with zero point 0 when ``qmin - min / scale``
-  is NaN (x86-64's result for the cast, which C++ leaves undefined).
-  ``fake_quant_with_min_max_args`` rejects ``min >= max``, as TF does.
+  is NaN (x86-64's result for the cast, which C++ leaves undefined). A finite
+  range whose float32 width overflows (``[-3e38, 3e38]``) has an infinite
+  scale and gives NaN too, as in TF.
+  ``fake_quant_with_min_max_args`` rejects ``min >= max`` (and NaN), as TF
+  does; infinite ``min``/``max`` give NaN there too, as in TF.
+* Arguments are converted to float32 as TF converts NumPy values, with one
+  departure: a *finite* value beyond float32's range (``1e39`` in a float64
+  array, in ``min`` or ``max``) raises ``ValueError``, where TF silently
+  makes it ``±inf``; pass ``np.float32`` infinities to get TF's result.
+  ``num_bits`` must be an int in [2, 16] (TF also takes ``8.0``);
+  ``narrow_range`` a bool (``np.bool_`` too; TF rejects it, and takes
+  ``None`` as False, which refquant rejects).
 
 Two details of how TF runs these kernels on CPU, both mirrored:
 

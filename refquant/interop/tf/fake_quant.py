@@ -42,7 +42,8 @@ def fake_quant_with_min_max_vars(
     Parameters
     ----------
     inputs : array_like of float, any shape
-        Rounded to float32, as TF converts NumPy arrays.
+        Rounded to float32, as TF converts NumPy arrays; a finite value
+        beyond float32's range raises ``ValueError`` (TF makes it inf).
     min, max : float or 0-d array_like
         The range, rounded to float32. It need not contain 0; ``min > max``
         and ``min == max`` are not rejected (module docstring).
@@ -327,14 +328,29 @@ def _quant_range(num_bits: int, narrow_range: bool) -> tuple[int, int]:
 
 
 def _float32_array(name: str, value: ArrayLike) -> NDArray[np.float32]:
-    """Real values rounded to float32 (what TF does to NumPy inputs); float32 arrays are not copied."""
-    arr = np.asarray(value)
+    """Real values rounded to float32 (what TF does to NumPy inputs); float32 arrays are not copied.
+
+    A finite value beyond float32's range raises ``ValueError``: TF's
+    conversion would silently make it ``±inf`` (pass ``±inf`` to get TF's
+    result for it).
+    """
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a real array, got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise TypeError(f"{name} must be a real array, got {value!r} ({e})") from None
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
     if arr.dtype == _F32:
         return arr
     with np.errstate(over="ignore"):
-        return arr.astype(_F32)
+        out = arr.astype(_F32)
+    overflow = np.isinf(out) & ~np.isinf(arr)
+    if np.any(overflow):
+        bad = arr[overflow].ravel()[:5].tolist()
+        raise ValueError(f"{name} holds {bad}, beyond float32's range (TF's conversion would make it inf)")
+    return out
 
 
 def _grad_like(grad: ArrayLike, x: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -348,7 +364,9 @@ def _scalar_range(min: ArrayLike, max: ArrayLike) -> tuple[NDArray[np.float32], 
     lo, hi = _float32_array("min", min), _float32_array("max", max)
     for name, v in (("min", lo), ("max", hi)):
         if v.ndim != 0:
-            raise ValueError(f"{name} must be a scalar (rank 0), got shape {v.shape}")
+            raise ValueError(
+                f"{name} must be a scalar (rank 0), got shape {v.shape}: {v.ravel()[:5].tolist()}"
+            )
     return lo, hi
 
 
@@ -367,10 +385,13 @@ def _channel_range(
 def _args_range(min: float, max: float) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     values = []
     for name, v in (("min", min), ("max", max)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name} must be a float, got {v!r}")
-        with np.errstate(over="ignore"):
-            values.append(np.asarray(v, dtype=_F32))
+        try:
+            fv = float(v)
+        except OverflowError:
+            raise ValueError(f"{name}={v!r} is beyond float32's range") from None
+        values.append(_float32_array(name, fv))
     lo, hi = values
     if not lo < hi:
         raise ValueError(f"min has to be smaller than max (in float32), got min={min!r}, max={max!r}")

@@ -14,14 +14,17 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array, as_int_array, normalize_axis
 from refquant.interop.torch._checks import (
-    channel_param,
+    channel_scale,
+    channel_zero_point,
+    check_axis,
+    check_extent,
     check_grad_shape,
-    check_qrange,
-    check_scale,
     float32_input,
-    one_value,
+    quant_range,
+    reciprocal_is_inf,
+    tensor_scale,
+    tensor_zero_point,
 )
 from refquant.quantize import fake_quantize
 
@@ -54,12 +57,18 @@ def fake_quantize_per_tensor_affine(
         Values (float32 only: torch's float64 kernel mixes double and float
         steps that this module does not mirror).
     scale : float
-        Rounded to float32 first, as torch passes it to the kernel.
+        Finite and ``> 0``; rounded to float32 first, as torch passes it to
+        the kernel, where it must stay ``> 0`` and finite. A subnormal
+        float32 scale is mirrored: its reciprocal is inf, so ``x > 0`` gives
+        ``(quant_max - z) * s`` and ``x < 0``, ``±0`` and NaN give
+        ``(quant_min - z) * s``.
     zero_point : int
-        Within ``[quant_min, quant_max]``.
+        Python or NumPy int (torch's ``int64_t``: a float raises
+        ``TypeError``), within ``[quant_min, quant_max]``.
     quant_min, quant_max : int
         ``quant_min < quant_max`` (torch also accepts ``quant_min == quant_max``;
-        refquant raises ``ValueError`` there).
+        refquant raises ``ValueError`` there), within ``±2**53``. Argument
+        rules: :mod:`refquant.interop.torch._checks`.
 
     Returns
     -------
@@ -80,15 +89,18 @@ def fake_quantize_per_tensor_affine(
     [0.0, 2.0, 2.0, 0.0, 252.0, -3.0]
     """
     x = float32_input("input", input)
-    check_qrange(quant_min, quant_max, zero_point)
-    if isinstance(zero_point, bool) or not isinstance(zero_point, (int, np.integer)):
-        raise TypeError(f"zero_point must be an int (torch's int64_t), got {zero_point!r}")
+    qmin, qmax = quant_range(quant_min, quant_max)
+    s = tensor_scale(scale)
+    check_extent(s, qmin, qmax)
+    z = tensor_zero_point(zero_point, qmin, qmax)
+    if reciprocal_is_inf(s):
+        return _saturated_per_tensor(x, s, z, qmin, qmax)
     return fake_quantize(
         x,
-        float(scale),
-        int(zero_point),
-        quant_min,
-        quant_max,
+        float(s),
+        z,
+        qmin,
+        qmax,
         op_order="multiply",
         zero_point_add="after_rounding",
         nan="quant_min",
@@ -119,6 +131,14 @@ def fake_quantize_per_channel_affine(
     -------
     ndarray of float32, shape of ``input``
 
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`fake_quantize_per_tensor_affine`, per channel; ``zero_point``
+        must be an integer array (torch's float zero points run another
+        kernel); ``scale`` finite and ``> 0`` in float32 (subnormal scales are
+        mirrored, as per tensor).
+
     Notes
     -----
     .. math:: \\hat x = \\big(\\operatorname{clamp}(\\mathrm{int64}(z_c + \\operatorname{rint}(x
@@ -136,17 +156,30 @@ def fake_quantize_per_channel_affine(
     [[0.0, 2.0, 0.0], [0.25, 0.5, 63.25]]
     """
     x = float32_input("input", input)
-    ax = normalize_axis("axis", axis, x.ndim)
-    s = channel_param("scale", as_float_array("scale", scale), x, ax).astype(np.float32)
-    z = channel_param("zero_point", as_int_array("zero_point", zero_point), x, ax)
-    check_qrange(quant_min, quant_max, z)
-    if np.any(~np.isfinite(s) | (s <= 0)):
-        raise ValueError(f"scale must be finite and > 0, got {s}")
-    if _core_matches_per_channel(x, s, quant_min, quant_max):
+    qmin, qmax = quant_range(quant_min, quant_max)
+    ax = check_axis(axis, x.ndim)
+    s = channel_scale("scale", scale, x, ax)
+    check_extent(s, qmin, qmax)
+    z = channel_zero_point("zero_point", zero_point, x, ax, qmin, qmax)
+    if _core_matches_per_channel(x, s, qmin, qmax):
         return fake_quantize(
-            x, s, z, quant_min, quant_max, axis=ax, op_order="multiply", zero_point_add="after_rounding"
+            x, s, z, qmin, qmax, axis=ax, op_order="multiply", zero_point_add="after_rounding"
         )
-    return _fake_quantize_per_channel_direct(x, s, z, ax, quant_min, quant_max)
+    return _fake_quantize_per_channel_direct(x, s, z, ax, qmin, qmax)
+
+
+def _saturated_per_tensor(
+    x: NDArray[np.float32], s: np.float32, z: int, qmin: int, qmax: int
+) -> NDArray[np.float32]:
+    """Torch's per-tensor result for a subnormal scale: ``1/s = inf``, so codes are ``±inf`` or NaN.
+
+    ``fmin(fmax(code, qmin), qmax)`` sends ``+inf`` to ``qmax`` and ``-inf``
+    and NaN (``0 * inf``, NaN inputs) to ``qmin``; then ``(q - z) * s``, each
+    step in float32 as in the kernel.
+    """
+    with np.errstate(invalid="ignore"):
+        q = np.where(x > 0, _F32(qmax), _F32(qmin)).astype(_F32)
+    return np.asarray((q - _F32(z)) * s, dtype=_F32)
 
 
 def _core_matches_per_channel(x: NDArray[np.float32], s: NDArray[np.float32], qmin: int, qmax: int) -> bool:
@@ -156,6 +189,8 @@ def _core_matches_per_channel(x: NDArray[np.float32], s: NDArray[np.float32], qm
     """
     if x.size == 0:
         return True
+    if np.any(reciprocal_is_inf(s)):
+        return False
     lo, hi = np.minimum.reduce(x, axis=None), np.maximum.reduce(x, axis=None)  # NaN propagates
     biggest = max(abs(float(lo)), abs(float(hi))) / float(s.min())
     return bool(np.isfinite(biggest)) and biggest < 2.0**62 and qmax - qmin < 2**24
@@ -173,16 +208,18 @@ def _fake_quantize_per_channel_direct(
     shape = [1] * x.ndim
     shape[ax] = -1
     q = per_channel_codes(x, s, z, ax).astype(np.float64)
-    np.clip(q, quant_min, quant_max, out=q)
+    np.clip(q, np.float64(quant_min), np.float64(quant_max), out=q)
     q -= z.reshape(shape)
     q *= s.astype(np.float64).reshape(shape)
     return q.astype(np.float32)
 
 
-def per_tensor_codes(x: NDArray[np.float32], scale: float, zero_point: int) -> NDArray[np.float32]:
+def per_tensor_codes(
+    x: NDArray[np.float32], scale: float | np.float32, zero_point: int
+) -> NDArray[np.float32]:
     """``z + rint(x * fl(1/s))`` in float32: the code of torch's per-tensor fake-quant before its clamp."""
-    inv = _F32(1.0) / _F32(scale)
     with np.errstate(invalid="ignore", over="ignore"):
+        inv = _F32(1.0) / _F32(scale)  # inf for a subnormal scale, as in torch
         q = np.rint(x * inv)
         q += _F32(zero_point)
     return q
@@ -198,8 +235,8 @@ def per_channel_codes(
     """
     shape = [1] * x.ndim
     shape[ax] = -1
-    inv = (_F32(1.0) / s).reshape(shape)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        inv = (_F32(1.0) / s).reshape(shape)
         t = np.rint(x * inv)
         t += z.astype(_F32).reshape(shape)
         return np.where(np.abs(t) < _INT64_LIMIT, t, _F32(-(2.0**63)))
@@ -242,9 +279,11 @@ def fake_quantize_per_tensor_affine_vjp(
     x = float32_input("input", input)
     g = float32_input("grad", grad)
     check_grad_shape(g, x)
-    check_qrange(quant_min, quant_max, zero_point)
-    check_scale(one_value("scale", scale))
-    return FakeQuantizeGrads(_masked(g, _per_tensor_mask(x, scale, zero_point, quant_min, quant_max)))
+    qmin, qmax = quant_range(quant_min, quant_max)
+    s = tensor_scale(scale)
+    check_extent(s, qmin, qmax)
+    z = tensor_zero_point(zero_point, qmin, qmax)
+    return FakeQuantizeGrads(_masked(g, _per_tensor_mask(x, s, z, qmin, qmax)))
 
 
 def fake_quantize_per_channel_affine_vjp(
@@ -288,19 +327,20 @@ def fake_quantize_per_channel_affine_vjp(
     x = float32_input("input", input)
     g = float32_input("grad", grad)
     check_grad_shape(g, x)
-    ax = normalize_axis("axis", axis, x.ndim)
-    s = check_scale(channel_param("scale", as_float_array("scale", scale), x, ax).astype(_F32))
-    z = channel_param("zero_point", np.asarray(zero_point), x, ax)
-    check_qrange(quant_min, quant_max, z)
-    return FakeQuantizeGrads(_masked(g, _per_channel_mask(x, s, z, ax, quant_min, quant_max)))
+    qmin, qmax = quant_range(quant_min, quant_max)
+    ax = check_axis(axis, x.ndim)
+    s = channel_scale("scale", scale, x, ax)
+    check_extent(s, qmin, qmax)
+    z = channel_zero_point("zero_point", zero_point, x, ax, qmin, qmax)
+    return FakeQuantizeGrads(_masked(g, _per_channel_mask(x, s, z, ax, qmin, qmax)))
 
 
 def _per_tensor_mask(
-    x: NDArray[np.float32], scale: float, zero_point: int, qmin: int, qmax: int
+    x: NDArray[np.float32], scale: float | np.float32, zero_point: int, qmin: int, qmax: int
 ) -> NDArray[Any]:
-    """``qmin <= z + rint(x * fl(1/s)) <= qmax`` with the sum in float32 (NaN -> False)."""
+    """``qmin <= z + rint(x * fl(1/s)) <= qmax`` in float32, bounds too (as torch; NaN -> False)."""
     q = per_tensor_codes(x, scale, zero_point)
-    return (q >= qmin) & (q <= qmax)
+    return (q >= _F32(qmin)) & (q <= _F32(qmax))
 
 
 def _per_channel_mask(
@@ -311,9 +351,12 @@ def _per_channel_mask(
     qmin: int,
     qmax: int,
 ) -> NDArray[Any]:
-    """The per-channel mask, after torch's int64 cast (inf, NaN, |t| >= 2**63 -> INT64_MIN -> False)."""
-    q = per_channel_codes(x, scale, zero_point, ax)
-    return (q >= qmin) & (q <= qmax)
+    """The per-channel mask, after torch's int64 cast (inf, NaN, |t| >= 2**63 -> INT64_MIN -> False).
+
+    Compared in float64: the int64 code against the exact int64 bounds.
+    """
+    q = per_channel_codes(x, scale, zero_point, ax).astype(np.float64)
+    return (q >= np.float64(qmin)) & (q <= np.float64(qmax))
 
 
 def _masked(grad: NDArray[np.float32], mask: NDArray[Any]) -> NDArray[np.float32]:

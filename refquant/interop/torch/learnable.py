@@ -13,15 +13,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._exact import fma_float32
-from refquant._validate import as_float_array, normalize_axis
 from refquant.interop.torch._checks import (
-    channel_param,
-    check_finite,
+    channel_values,
+    check_axis,
+    check_extent,
     check_grad_shape,
-    check_qrange,
-    check_scale,
     float32_input,
+    grad_factor_value,
     one_value,
+    quant_range,
 )
 from refquant.interop.torch.fake_quant import (
     fake_quantize_per_channel_affine,
@@ -66,9 +66,22 @@ def learnable_fake_quantize_per_tensor_affine(
         The learnable (float) zero point; the forward uses
         ``clamp(nearbyint(zero_point), quant_min, quant_max)``.
     quant_min, quant_max : int
+        ``quant_min < quant_max`` and the range must include 0 (torch's
+        backward requires it; refquant's forward too, so that both accept
+        the same arguments).
     grad_factor : float
-        Only scales the gradients (unused in the forward; kept so that the
-        forward and the vjp have the same arguments).
+        A finite real number. Only scales the gradients (unused in the
+        forward; checked there so that the forward and the vjp accept the
+        same arguments).
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``scale`` must be one real number (a scalar, a 0-d or a 1-element
+        array; torch takes a 1-element tensor), finite and ``> 0`` in
+        float32; ``zero_point`` one finite real number (torch clamps an
+        infinite one; refquant raises); the rules of
+        :mod:`refquant.interop.torch._checks` for the rest.
 
     Returns
     -------
@@ -90,13 +103,9 @@ def learnable_fake_quantize_per_tensor_affine(
     [0.5, 1.0, 6.5]
     """
 
-    x = float32_input("input", input)
-    s, z = (
-        check_scale(one_value("scale", scale)),
-        check_finite("zero_point", one_value("zero_point", zero_point)),
-    )
-    zf = _learnable_zero_point_forward(z, quant_min, quant_max)
-    return fake_quantize_per_tensor_affine(x, float(s), int(zf), quant_min, quant_max)
+    x, s, z, qmin, qmax, _ = _tensor_args(input, scale, zero_point, quant_min, quant_max, grad_factor)
+    zf = _learnable_zero_point_forward(z, qmin, qmax)
+    return fake_quantize_per_tensor_affine(x, float(s), int(zf), qmin, qmax)
 
 
 def learnable_fake_quantize_per_tensor_affine_vjp(
@@ -147,15 +156,10 @@ def learnable_fake_quantize_per_tensor_affine_vjp(
     >>> r.grad_input.tolist(), r.grad_scale.tolist(), r.grad_zero_point.tolist()
     ([1.0, 0.0], [15.399999618530273], [-0.5])
     """
-    x = float32_input("input", input)
+    x, s, z, qmin, qmax, gf = _tensor_args(input, scale, zero_point, quant_min, quant_max, grad_factor)
     g = float32_input("grad", grad)
     check_grad_shape(g, x)
-    s, z = (
-        check_scale(one_value("scale", scale)),
-        check_finite("zero_point", one_value("zero_point", zero_point)),
-    )
-    check_qrange(quant_min, quant_max, None)
-    return _learnable_tensor_grads(g, x, float(s), float(z), quant_min, quant_max, grad_factor)
+    return _learnable_tensor_grads(g, x, float(s), float(z), qmin, qmax, gf)
 
 
 def learnable_fake_quantize_per_channel_affine(
@@ -174,10 +178,13 @@ def learnable_fake_quantize_per_channel_affine(
     input : array_like of float32, any shape
     scale : array_like of float, shape ``(input.shape[axis],)``
     zero_point : array_like of float, shape ``(input.shape[axis],)``
-        Rounded half to even and clamped, in the forward and the backward.
+        Finite; rounded half to even and clamped, in the forward and the
+        backward.
     axis, quant_min, quant_max : int
+        As in :func:`learnable_fake_quantize_per_tensor_affine` (the range
+        must include 0).
     grad_factor : float
-        Unused in the forward.
+        Finite; unused in the forward.
 
     Returns
     -------
@@ -196,14 +203,11 @@ def learnable_fake_quantize_per_channel_affine(
     [[0.5, 6.5]]
     """
 
-    x = float32_input("input", input)
-    ax = normalize_axis("axis", axis, x.ndim)
-    s = check_scale(channel_param("scale", as_float_array("scale", scale), x, ax).astype(_F32))
-    zc = check_finite(
-        "zero_point", channel_param("zero_point", as_float_array("zero_point", zero_point), x, ax)
+    x, s, zc, ax, qmin, qmax, _ = _channel_args(
+        input, scale, zero_point, axis, quant_min, quant_max, grad_factor
     )
-    z = _learnable_zero_point_forward(zc, quant_min, quant_max)
-    return fake_quantize_per_channel_affine(x, s, z.astype(np.int64), ax, quant_min, quant_max)
+    z = _learnable_zero_point_forward(zc, qmin, qmax)
+    return fake_quantize_per_channel_affine(x, s, z.astype(np.int64), ax, qmin, qmax)
 
 
 def learnable_fake_quantize_per_channel_affine_vjp(
@@ -245,17 +249,48 @@ def learnable_fake_quantize_per_channel_affine_vjp(
     >>> r.grad_scale.tolist(), r.grad_zero_point.tolist()
     ([15.399999618530273], [-0.5])
     """
-    x = float32_input("input", input)
+    x, s, z, ax, qmin, qmax, gf = _channel_args(
+        input, scale, zero_point, axis, quant_min, quant_max, grad_factor
+    )
     g = float32_input("grad", grad)
     check_grad_shape(g, x)
-    ax = normalize_axis("axis", axis, x.ndim)
-    s = check_scale(channel_param("scale", as_float_array("scale", scale), x, ax).astype(_F32))
-    z = check_finite(
-        "zero_point", channel_param("zero_point", as_float_array("zero_point", zero_point), x, ax)
-    )
-    z = z.astype(_F32)
-    check_qrange(quant_min, quant_max, None)
-    return _learnable_channel_grads(g, x, s, z, ax, quant_min, quant_max, grad_factor)
+    return _learnable_channel_grads(g, x, s, z, ax, qmin, qmax, gf)
+
+
+def _tensor_args(
+    input: ArrayLike,
+    scale: ArrayLike,
+    zero_point: ArrayLike,
+    quant_min: int,
+    quant_max: int,
+    grad_factor: float,
+) -> tuple[NDArray[np.float32], np.float32, np.float32, int, int, np.float32]:
+    """The per-tensor arguments, checked alike for the forward and the vjp."""
+    x = float32_input("input", input)
+    qmin, qmax = quant_range(quant_min, quant_max, zero_in_range=True)
+    s = one_value("scale", scale, positive=True)
+    check_extent(s, qmin, qmax)
+    z = one_value("zero_point", zero_point, positive=False)
+    return x, s, z, qmin, qmax, grad_factor_value(grad_factor)
+
+
+def _channel_args(
+    input: ArrayLike,
+    scale: ArrayLike,
+    zero_point: ArrayLike,
+    axis: int,
+    quant_min: int,
+    quant_max: int,
+    grad_factor: float,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32], int, int, int, np.float32]:
+    """The per-channel arguments, checked alike for the forward and the vjp."""
+    x = float32_input("input", input)
+    qmin, qmax = quant_range(quant_min, quant_max, zero_in_range=True)
+    ax = check_axis(axis, x.ndim)
+    s = channel_values("scale", scale, x, ax, positive=True)
+    check_extent(s, qmin, qmax)
+    z = channel_values("zero_point", zero_point, x, ax, positive=False)
+    return x, s, z, ax, qmin, qmax, grad_factor_value(grad_factor)
 
 
 def _learnable_zero_point_forward(zero_point: ArrayLike, qmin: int, qmax: int) -> NDArray[np.float32]:
@@ -271,11 +306,12 @@ def _learnable_tensor_grads(
     zero_point: float,
     qmin: int,
     qmax: int,
-    grad_factor: float,
+    grad_factor: np.float32,
 ) -> LearnableFakeQuantizeGrads:
     """Torch's per-tensor learnable backward; the zero point is ``int(clamp(z + 0.5))``."""
     s = _F32(scale)
-    inv = _F32(1.0) / s
+    with np.errstate(over="ignore"):
+        inv = _F32(1.0) / s  # inf for a subnormal scale, as in torch
     z = int(np.clip(_F32(zero_point) + _F32(0.5), _F32(qmin), _F32(qmax)))  # truncation toward 0
     gf = _F32(grad_factor)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -294,15 +330,16 @@ def _learnable_channel_grads(
     axis: int,
     qmin: int,
     qmax: int,
-    grad_factor: float,
+    grad_factor: np.float32,
 ) -> LearnableFakeQuantizeGrads:
     """Torch's per-channel learnable backward; the zero point is ``clamp(round(z))`` (half to even)."""
-    ax = normalize_axis("axis", axis, x.ndim)
+    ax = axis
     shape = [1] * x.ndim
     shape[ax] = -1
     s = scale.reshape(shape)
     z = _learnable_zero_point_forward(zero_point, qmin, qmax).reshape(shape)
-    inv = _F32(1.0) / s
+    with np.errstate(over="ignore", divide="ignore"):
+        inv = _F32(1.0) / s
     with np.errstate(invalid="ignore", over="ignore"):
         xq = np.rint(fma_float32(x, inv, z))
     lo, hi = _F32(qmin) - z, _F32(qmax) - z
@@ -327,7 +364,7 @@ def _learnable_elementwise(
     """The per-element terms of ``fake_quantize_learnable_*_grad_kernel_cpu``, in float32."""
     with np.errstate(invalid="ignore", over="ignore"):
         xq = np.where(np.abs(xq) < _F32(2.0**63), xq, _F32(-(2.0**63)))  # torch's int64 cast
-        below, above = xq < qmin, xq > qmax
+        below, above = xq < np.float64(qmin), xq > np.float64(qmax)  # exact bounds, as torch's int compare
         inside = ~(below | above)
         dx = dy * inside.astype(_F32)
         # ``xfqi - x`` with ``xfqi = (q - z) * s`` is contracted into fma(q - z, s, -x)

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import check_choice
-from refquant.interop.torch._checks import QDTYPES
+from refquant.interop.torch._checks import QDTYPES, real_to_float32, show
 from refquant.qparams import qparams_from_range
 from refquant.qparams import reduce_range as _halve_range
 
@@ -38,7 +38,10 @@ def calculate_qparams(
     Parameters
     ----------
     min_val, max_val : array_like of float
-        Observed minimum and maximum: 0-d per tensor, 1-D per channel. 0-d
+        Observed minimum and maximum: 0-d per tensor, 1-D per channel; real
+        numbers of any dtype but bool, rounded to float32 (values beyond
+        float32's range, NaN and ranges whose scale overflows float32 raise
+        ``ValueError``; torch returns ``scale=inf`` for ``[-3e38, 3e38]``). 0-d
         ``inf``/``-inf`` (an observer that saw nothing) give ``([1.0], [0])``,
         as torch's ``check_min_max_valid``; per channel they are an invalid
         range (``ValueError``; torch asserts).
@@ -49,7 +52,7 @@ def calculate_qparams(
     reduce_range : bool
         Halve the range (``quant_min // 2, quant_max // 2``).
     eps : float
-        Smallest scale.
+        Smallest scale: a real number, finite and ``> 0`` also in float32.
 
     Returns
     -------
@@ -83,17 +86,47 @@ def calculate_qparams(
     symmetric = qscheme.endswith("symmetric")
     if symmetric and reduce_range and dtype == "quint8":
         raise NotImplementedError("Cannot reduce range for symmetric quantization for quint8")
-    lo = np.asarray(min_val, dtype=np.float32)
-    hi = np.asarray(max_val, dtype=np.float32)
+    if not isinstance(reduce_range, (bool, np.bool_)):
+        raise TypeError(f"reduce_range must be a bool, got {show(reduce_range)}")
+    lo, hi = _observed("min_val", min_val), _observed("max_val", max_val)
     if lo.ndim == 0 and float(lo) == np.inf and float(hi) == -np.inf:  # an observer that saw nothing
         return np.array([1.0], np.float32), np.array([0], np.int64)
-    p = qparams_from_range(lo, hi, qmin, qmax, symmetric=symmetric, eps=eps, dtype=np.float32)
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer, np.floating)):
+        raise TypeError(f"eps must be a real number (torch's eps is a float32 tensor), got {eps!r}")
+    if (
+        isinstance(eps, (float, np.floating))
+        and np.isfinite(eps)
+        and abs(eps) > float(np.finfo(np.float32).max)
+    ):
+        raise ValueError(f"eps must be finite in float32 (torch's eps is a float32 tensor), got {eps!r}")
+    with np.errstate(over="ignore"):
+        spread = np.maximum(hi, np.float32(0)) - np.minimum(lo, np.float32(0))  # torch's float32 difference
+    if not symmetric and np.any(np.isinf(spread)):
+        raise ValueError(
+            f"max_val - min_val overflows float32 for min_val={show(lo)}, max_val={show(hi)} "
+            "(torch's scale is then inf; refquant raises)"
+        )
+    with np.errstate(over="ignore"):  # an overflowing scale raises below
+        p = qparams_from_range(lo, hi, qmin, qmax, symmetric=symmetric, eps=eps, dtype=np.float32)
     scale = np.atleast_1d(p.scale)
+    if not np.all(np.isfinite(scale)):
+        raise ValueError(
+            f"the scale of min_val={show(lo)}, max_val={show(hi)} overflows float32 (torch returns "
+            f"scale=inf there; refquant raises), got scale {show(scale)}"
+        )
     if symmetric:
         custom = quant_min is not None and quant_max is not None
         mid = ((qmin + qmax) // 2 if custom else 128) if dtype == "quint8" else 0
         return scale, np.full(scale.shape, mid, dtype=np.int64)
     return scale, _torch_affine_zero_point(lo, scale.reshape(lo.shape), qmin, qmax)
+
+
+def _observed(name: str, value: ArrayLike) -> NDArray[np.float32]:
+    """An observed minimum or maximum: real, 0-d or 1-D, rounded to float32 (torch's float32 buffers)."""
+    arr = real_to_float32(name, value)
+    if arr.ndim > 1:
+        raise ValueError(f"{name} must be 0-d (per tensor) or 1-D (per channel), got shape {arr.shape}")
+    return arr
 
 
 def _torch_affine_zero_point(
@@ -112,6 +145,9 @@ def _observer_range(
 ) -> tuple[int, int]:
     """``calculate_qmin_qmax`` plus the observer's ``_validate_qmin_qmax``."""
     check_choice("dtype", dtype, tuple(QDTYPES))
+    for label, v in (("quant_min", quant_min), ("quant_max", quant_max)):
+        if v is not None and (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))):
+            raise TypeError(f"{label} must be an int or None, got {show(v)}")
     if (quant_min is None) != (quant_max is None):
         raise ValueError(f"quant_min and quant_max must be given together, got {quant_min}, {quant_max}")
     if quant_min is None or quant_max is None:
@@ -120,9 +156,11 @@ def _observer_range(
             qmin, qmax = _halve_range(qmin, qmax)
         return qmin, qmax
     if not quant_min <= 0 <= quant_max:
-        raise ValueError(f"the custom range [{quant_min}, {quant_max}] must include 0")
+        raise ValueError(
+            f"the custom range [quant_min, quant_max] = [{quant_min}, {quant_max}] must include 0"
+        )
     if not quant_min < quant_max:
-        raise ValueError(f"quant_min must be < quant_max, got {quant_min}, {quant_max}")
+        raise ValueError(f"quant_min must be < quant_max, got quant_min={quant_min}, quant_max={quant_max}")
     limit = 2**32 if dtype == "qint32" else 256
     if quant_max - quant_min + 1 > limit:
         raise ValueError(f"the custom range [{quant_min}, {quant_max}] exceeds {dtype}'s {limit} levels")

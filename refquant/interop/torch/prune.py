@@ -12,9 +12,10 @@ in ``tests/conformance/test_prune_conformance.py``):
   ``_validate_pruning_amount_init``: ``TypeError`` unless
   ``isinstance(amount, numbers.Real)``, ``ValueError`` for a negative int or a
   float outside ``[0, 1]``; a NaN float passes that check and fails in
-  ``round`` with ``ValueError``. A Python ``bool`` passes as an int: ``False``
-  prunes nothing, ``True`` is 1 channel for ``LnStructured`` but a
-  ``TypeError`` in ``L1Unstructured`` (``topk(k=True)``), mirrored here.
+  ``round`` with ``ValueError``. A Python ``bool`` passes torch's check as an
+  int (``False`` prunes nothing, ``True`` is 1 channel for ``LnStructured``
+  and a ``TypeError`` in ``L1Unstructured``, from ``topk(k=True)``); refquant
+  raises ``TypeError`` for every bool amount (a flag is not a count).
   ``_validate_pruning_amount``: ``ValueError`` when an int amount exceeds ``n``.
 * **Selection.** ``L1Unstructured`` prunes ``torch.topk(abs(scores), k,
   largest=False)``; ``LnStructured`` keeps ``torch.topk(norms, n_channels - k)``
@@ -119,7 +120,7 @@ def l1_unstructured_mask(
     Raises
     ------
     TypeError
-        ``amount`` is not a real number.
+        ``amount`` is not a real number, or is a bool.
     ValueError
         ``amount`` is a negative int, a float outside ``[0, 1]`` or NaN, or an
         int larger than the number of (remaining) entries.
@@ -142,14 +143,16 @@ def l1_unstructured_mask(
     [[False, False], [False, True]]
     """
     _validate_pruning_amount_init(amount)
+    _check_bool("iterative", iterative)
     ta = as_float_array("t", t)
     scores = np.abs(_importance(ta, importance_scores))
+    _check_no_nan("importance_scores" if importance_scores is not None else "t", scores)
     dm = existing_as_bool("default_mask", default_mask, ta.shape)
     if dm is None or not iterative:
-        k = _nparams_toprune(amount, ta.size, topk_k=True)
+        k = _nparams_toprune(amount, ta.size)
         keep = unstructured_mask(ta, k, scores=scores)
         return keep if dm is None else keep & dm
-    k = _nparams_toprune(amount, int(np.count_nonzero(dm)), topk_k=True)
+    k = _nparams_toprune(amount, int(np.count_nonzero(dm)))
     return unstructured_mask(ta, k, scores=scores, existing_mask=dm)
 
 
@@ -195,8 +198,9 @@ def ln_structured_mask(
         Invalid ``amount`` as in :func:`l1_unstructured_mask`; ``ValueError``
         for ``t.ndim <= 1`` (torch's ``_validate_structured_pruning``) and an
         unsupported ``n``.
-    IndexError
-        ``dim`` out of range, as torch raises it.
+    numpy.exceptions.AxisError
+        ``dim`` out of range: an ``IndexError``, as torch raises, and a
+        ``ValueError``.
 
     Notes
     -----
@@ -216,16 +220,17 @@ def ln_structured_mask(
     [[1, 0], [1, 0], [1, 0]]
     """
     _validate_pruning_amount_init(amount)
+    _check_bool("iterative", iterative)
     ta = as_float_array("t", t)
     if ta.ndim <= 1:
         raise ValueError(
-            "Structured pruning can only be applied to multidimensional tensors, "
+            "t: structured pruning can only be applied to multidimensional tensors, "
             f"got shape {ta.shape} with {ta.ndim} dims"
         )
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"dim must be an int, got {dim!r}")
-    if not -ta.ndim <= dim < ta.ndim:
-        raise IndexError(f"Invalid index {dim} for tensor of size {ta.shape}")
+    if not -ta.ndim <= dim < ta.ndim:  # torch: IndexError; AxisError is an IndexError and a ValueError
+        raise np.exceptions.AxisError(f"Invalid index dim={dim} for tensor of size {ta.shape}")
     ax = int(dim) % ta.ndim
     _check_torch_norm(n)
     if n == "fro" and ta.ndim > 3:
@@ -239,7 +244,10 @@ def ln_structured_mask(
         scores = np.where(dm, ta, 0) if (dm is not None and iterative) else ta
     norms = _torch_norms(scores, ax, n)
     if np.isnan(norms).any():
-        raise ValueError("the channel norms contain NaN (NaN in t or importance_scores)")
+        name = "importance_scores" if importance_scores is not None else "t"
+        raise ValueError(
+            f"{name} contains NaN (channels {np.flatnonzero(np.isnan(norms)).tolist()[:5]} along dim={dim})"
+        )
     alive = None
     if dm is not None and iterative:
         alive = np.logical_or.reduce(as_slices(dm, ax), axis=1)
@@ -296,19 +304,31 @@ def global_unstructured_masks(
     _validate_pruning_amount_init(amount)
     if isinstance(tensors, np.ndarray) or not isinstance(tensors, Sequence):
         raise TypeError(f"tensors must be a sequence of arrays, got {type(tensors).__name__}")
+    if len(tensors) == 0:
+        raise ValueError("tensors must hold at least one array, got [] (torch: parameters_to_vector fails)")
     arrays = [as_float_array(f"tensors[{i}]", x) for i, x in enumerate(tensors)]
     scores = None
     if importance_scores is not None:
         if isinstance(importance_scores, np.ndarray) or len(importance_scores) != len(arrays):
-            raise ValueError(f"importance_scores must be a sequence of {len(arrays)} arrays (or None)")
+            raise ValueError(
+                f"importance_scores must be a sequence of {len(arrays)} arrays (or None), got "
+                f"{type(importance_scores).__name__} of length {len(importance_scores)}"
+            )
         scores = [
-            None if s is None else np.abs(_importance(a, s))
-            for a, s in zip(arrays, importance_scores, strict=True)
+            None if s is None else np.abs(_importance(a, s, f"importance_scores[{i}]"))
+            for i, (a, s) in enumerate(zip(arrays, importance_scores, strict=True))
         ]
+    for i, a in enumerate(arrays):
+        si = None if scores is None else scores[i]
+        sc = a if si is None else si
+        _check_no_nan(f"tensors[{i}]" if sc is a else f"importance_scores[{i}]", sc)
     masks = None
     if default_masks is not None:
         if isinstance(default_masks, np.ndarray) or len(default_masks) != len(arrays):
-            raise ValueError(f"default_masks must be a sequence of {len(arrays)} masks (or None)")
+            raise ValueError(
+                f"default_masks must be a sequence of {len(arrays)} masks (or None), got "
+                f"{type(default_masks).__name__} of length {len(default_masks)}"
+            )
         masks = [
             existing_as_bool(f"default_masks[{i}]", d, a.shape)
             for i, (a, d) in enumerate(zip(arrays, default_masks, strict=True))
@@ -317,12 +337,16 @@ def global_unstructured_masks(
     for i, a in enumerate(arrays):
         m = None if masks is None else masks[i]
         left += a.size if m is None else int(np.count_nonzero(m))
-    k = _nparams_toprune(amount, left, topk_k=True)
+    k = _nparams_toprune(amount, left)
     return global_masks(arrays, k, scores=scores, existing_masks=masks)
 
 
 def _validate_pruning_amount_init(amount: object) -> None:
     """torch's ``_validate_pruning_amount_init``."""
+    if isinstance(amount, (bool, np.bool_)):
+        raise TypeError(
+            f"amount must be an int or a float, not a bool, got {amount!r} (torch takes it as 0 or 1)"
+        )
     if not isinstance(amount, numbers.Real):
         raise TypeError(f"Invalid type for amount: {amount!r}. Must be int or float.")
     if (isinstance(amount, numbers.Integral) and int(amount) < 0) or (
@@ -333,15 +357,9 @@ def _validate_pruning_amount_init(amount: object) -> None:
         )
 
 
-def _nparams_toprune(amount: Any, size: int, *, topk_k: bool = False) -> int:
-    """torch's ``_compute_nparams_toprune`` then ``_validate_pruning_amount``.
-
-    ``topk_k``: the count goes straight to ``torch.topk(k=...)``, which rejects
-    ``True`` (``False`` never reaches it: ``k != 0`` guards the call).
-    """
+def _nparams_toprune(amount: Any, size: int) -> int:
+    """torch's ``_compute_nparams_toprune`` then ``_validate_pruning_amount``."""
     if isinstance(amount, numbers.Integral):
-        if topk_k and isinstance(amount, bool) and amount:
-            raise TypeError("amount=True: torch passes it to topk(), whose k must be int, not bool")
         if int(amount) > size:
             raise ValueError(
                 f"amount={amount} should be smaller than the number of parameters to prune={size}"
@@ -354,13 +372,27 @@ def _nparams_toprune(amount: Any, size: int, *, topk_k: bool = False) -> int:
     return int(count)
 
 
-def _importance(t: NDArray[Any], scores: ArrayLike | None) -> NDArray[Any]:
+def _importance(t: NDArray[Any], scores: ArrayLike | None, name: str = "importance_scores") -> NDArray[Any]:
     if scores is None:
         return t
-    s = as_float_array("importance_scores", scores)
+    s = as_float_array(name, scores)
     if s.shape != t.shape:
-        raise ValueError(f"importance_scores should have the shape of t {t.shape}, got {s.shape}")
+        raise ValueError(f"{name} should have the shape of its tensor {t.shape}, got {s.shape}")
     return s
+
+
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+
+
+def _check_no_nan(name: str, scores: NDArray[Any]) -> None:
+    """NaN cannot be ranked (torch ranks it as the largest): ``ValueError`` naming the argument."""
+    if np.isnan(scores).any():
+        where = tuple(int(i) for i in np.argwhere(np.isnan(scores))[0])
+        raise ValueError(
+            f"{name} contains NaN (at index {where}): refquant cannot rank it (torch ranks NaN largest)"
+        )
 
 
 def _check_torch_norm(n: object) -> None:

@@ -11,8 +11,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array, as_int_array, normalize_axis
-from refquant.interop.torch._checks import channel_param, check_qrange, float32_input, qdtype
+from refquant.interop.torch._checks import (
+    channel_scale,
+    channel_zero_point,
+    check_axis,
+    float32_input,
+    qdtype,
+    reciprocal_is_inf,
+    saturated,
+    tensor_scale,
+    tensor_zero_point,
+)
 from refquant.quantize import quantize
 
 __all__ = ["quantize_per_channel", "quantize_per_tensor"]
@@ -25,10 +34,14 @@ def quantize_per_tensor(input: ArrayLike, scale: float, zero_point: int, dtype: 
     ----------
     input : array_like of float32, any shape
     scale : float
-        Rounded to float32.
+        Finite and ``> 0``, also once rounded to float32. A subnormal
+        float32 scale is mirrored: ``1/s`` is inf, so ``x > 0`` gives
+        ``quant_max``, ``x < 0`` ``quant_min`` and ``±0`` the NaN code.
     zero_point : int
-        Within the dtype's range.
+        Python or NumPy int (torch's ``int64_t``; a float raises
+        ``TypeError``), within the dtype's range.
     dtype : {"quint8", "qint8", "qint32"}
+        Argument rules: :mod:`refquant.interop.torch._checks`.
 
     Returns
     -------
@@ -51,12 +64,15 @@ def quantize_per_tensor(input: ArrayLike, scale: float, zero_point: int, dtype: 
     """
     qmin, qmax, out = qdtype(dtype)
     x = float32_input("input", input)
-    check_qrange(qmin, qmax, zero_point)
+    s = tensor_scale(scale)
+    z = tensor_zero_point(zero_point, qmin, qmax)
+    if reciprocal_is_inf(s):  # torch's codes of x * inf; the scale no longer matters
+        x, s = saturated(x), np.float32(1.0)
     wide = dtype == "qint32"
     return quantize(
         x,
-        float(scale),
-        int(zero_point),
+        float(s),
+        z,
         qmin,
         qmax,
         op_order="multiply",
@@ -75,9 +91,14 @@ def quantize_per_channel(
     ----------
     input : array_like of float32, any shape
     scales : array_like of float, shape ``(input.shape[axis],)``
-        Rounded to float32 (torch stores them as float64 and casts).
+        Finite and ``> 0``, also once rounded to float32 (torch stores them
+        as float64 and casts). Subnormal float32 scales are mirrored as per
+        tensor.
     zero_points : array_like of int, shape ``(input.shape[axis],)``
+        An integer array (fractional float zero points are accepted by
+        torch and not mirrored).
     axis : int
+        In ``[-ndim, ndim)`` (torch rejects negative axes).
     dtype : {"quint8", "qint8", "qint32"}
 
     Returns
@@ -101,14 +122,33 @@ def quantize_per_channel(
     """
     qmin, qmax, out = qdtype(dtype)
     x = float32_input("input", input)
-    ax = normalize_axis("axis", axis, x.ndim)
-    s = channel_param("scales", as_float_array("scales", scales), x, ax)
-    z = channel_param("zero_points", as_int_array("zero_points", zero_points), x, ax)
-    check_qrange(qmin, qmax, z)
+    ax = check_axis(axis, x.ndim)
+    s = channel_scale("scales", scales, x, ax)
+    z = channel_zero_point("zero_points", zero_points, x, ax, qmin, qmax)
+    sub = reciprocal_is_inf(s)
+    if np.any(sub):  # torch's codes of x * inf in those channels
+        shape = [1] * x.ndim
+        shape[ax] = -1
+        x = np.where(sub.reshape(shape), saturated(x), x)
+        s = np.where(sub, np.float32(1.0), s)
+    return _quantize_per_channel(x, s, z, ax, dtype, qmin, qmax, out)
+
+
+def _quantize_per_channel(
+    x: NDArray[np.float32],
+    s: NDArray[np.float32],
+    z: NDArray[np.int64],
+    ax: int,
+    dtype: str,
+    qmin: int,
+    qmax: int,
+    out: np.dtype[Any],
+) -> NDArray[Any]:
+    """The checked op: NaN gives code 0 for quint8/qint8, the rest is the core's ``quantize``."""
     if dtype != "qint32" and np.isnan(x).any():
         # NaN -> code 0: pass it through the zero-point policy with z = 0.
         finite_or_inf = np.nan_to_num(x, nan=0.0, posinf=np.inf, neginf=-np.inf)  # +-inf must stay inf
-        codes = quantize_per_channel(finite_or_inf, s, z, ax, dtype)
+        codes = _quantize_per_channel(finite_or_inf, s, z, ax, dtype, qmin, qmax, out)
         codes[np.isnan(x)] = 0
         return codes
     return quantize(
