@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from refquant._validate import normalize_axis
+from refquant._validate import normalize_axis, show_values
 
 CHUNK = 1 << 17
 """Elements per chunk (512 KiB of float32): large enough to amortize the per-call overhead
@@ -62,6 +62,7 @@ def resolve(shape: tuple[int, ...], axis: int | None, block_size: int | None) ->
         raise TypeError(f"block_size must be an int, got {block_size!r}")
     if block_size < 1:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
+    # a block_size beyond the axis length is valid: one partial block (no padding is ever allocated)
     return Granularity("block", ax, int(block_size), outer, n, inner)
 
 
@@ -77,19 +78,27 @@ def param_shape(shape: tuple[int, ...], g: Granularity) -> tuple[int, ...]:
     return (*shape[: g.axis], blocks, *shape[g.axis + 1 :])
 
 
-def check_param(name: str, value: NDArray[Any], shape: tuple[int, ...], g: Granularity) -> NDArray[Any]:
-    """Check a parameter's shape for ``g``; per-tensor parameters become 0-d."""
+def check_param(
+    name: str, value: NDArray[Any], shape: tuple[int, ...], g: Granularity, given: Any = None
+) -> NDArray[Any]:
+    """Check a parameter's shape for ``g``; per-tensor parameters become 0-d.
+
+    ``given`` (the argument as the caller passed it) is shown in the message
+    when it is a scalar (e.g. ``True``, which ``value`` holds as ``1.0``).
+    """
     want = param_shape(shape, g)
+    if given is not None and np.ndim(given) == 0 and not isinstance(given, np.ndarray):
+        got = f"shape () ({given!r})"
+    else:
+        got = f"shape {value.shape} ({show_values(value)})"
     if g.kind == "tensor":
         if value.size != 1:
-            raise ValueError(
-                f"{name} must have one element for per-tensor quantization, got shape {value.shape}"
-            )
+            raise ValueError(f"{name} must have one element for per-tensor quantization, got {got}")
         return value.reshape(())
     if value.shape != want:
         raise ValueError(
             f"{name} must have shape {want} for {g.kind} granularity (axis={g.axis}, "
-            f"block_size={g.block_size}) of an input of shape {shape}, got {value.shape}"
+            f"block_size={g.block_size}) of an input of shape {shape}, got {got}"
         )
     return value
 
@@ -99,7 +108,8 @@ def expand_blocks(value: NDArray[Any], g: Granularity) -> NDArray[Any]:
     assert g.axis is not None and g.block_size is not None
     blocks = value.shape[g.axis]
     v = value.reshape(g.outer, blocks, g.inner)
-    return np.repeat(v, g.block_size, axis=1)[:, : g.n, :]
+    # a block longer than the axis is one (partial) block: repeat it n times, not block_size times
+    return np.repeat(v, min(g.block_size, g.n), axis=1)[:, : g.n, :]
 
 
 def map_chunks(
@@ -140,7 +150,8 @@ def map_chunks(
             return [np.tile(p, (reps, 1))[start : start + m] for p in p2]
     else:
         assert g.block_size is not None
-        blocks, bs, n = -(-g.n // g.block_size), g.block_size, g.n
+        bs, n = min(g.block_size, max(g.n, 1)), g.n  # a block past the axis's end is one block
+        blocks = -(-n // bs)
         p2 = [p.reshape(g.outer * blocks, g.inner) for p in params]
 
         def param_rows(r0: int, r1: int) -> list[NDArray[Any]]:

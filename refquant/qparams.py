@@ -33,12 +33,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array, check_choice, check_range
+from refquant._validate import as_dtype, as_float_array, check_bool, check_choice, check_range, show_values
 from refquant.rounding import ROUNDING_MODES, RoundingMode, round_unchecked
 
 __all__ = ["QParams", "nudge_range", "qparams_from_range", "reduce_range"]
@@ -123,6 +124,18 @@ def qparams_from_range(
     networks for efficient inference" (2018), section 2. The zero point is
     clipped into the range (it can only leave it when ``include_zero`` is off).
 
+    Edge cases: NaN or ``±inf`` bounds, and bounds that overflow ``dtype``
+    when rounded to it, raise ``ValueError``; subnormal bounds are ordinary
+    values. Where ``max - min`` overflows ``dtype`` (``±3e38`` in float32),
+    the scale is the exact ``(max - min) / (qmax - qmin)`` rounded once to
+    ``dtype`` instead of ``inf``. A scale that is still not finite (``n = 1``
+    codes over ``±FLT_MAX``), or 0 (an empty range with ``eps=None``, or an
+    ``eps`` that rounds to 0 in ``dtype``), raises ``ValueError``, as do an
+    ``eps`` that overflows ``dtype`` and code bounds that ``dtype`` cannot
+    represent (``quant_max - quant_min = 65535`` in float16). ``scale`` is
+    returned as an ndarray of ``dtype`` (0-d per tensor), ``zero_point`` as
+    int64 of the same shape.
+
     Examples
     --------
     >>> p = qparams_from_range(-1.0, 3.0, 0, 255)
@@ -133,29 +146,83 @@ def qparams_from_range(
     (0.023622047156095505, 0)
     """
     check_range(quant_min, quant_max)
+    quant_min, quant_max = int(quant_min), int(quant_max)
+    symmetric = check_bool("symmetric", symmetric)
+    include_zero = check_bool("include_zero", include_zero)
     check_choice("symmetric_divisor", symmetric_divisor, ("half_range", "qmax"))
     check_choice("zero_point_rounding", zero_point_rounding, ROUNDING_MODES[:-1])
     check_choice("zero_point_formula", zero_point_formula, ZERO_POINT_FORMULAS)
     if eps is not None:
-        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
+        if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer, np.floating)):
             raise TypeError(f"eps must be a float or None, got {eps!r}")
         if not (np.isfinite(eps) and eps > 0):
             raise ValueError(f"eps must be finite and > 0 (or None), got {eps!r}")
-    cd = np.dtype(dtype)
+    cd = _compute_dtype(dtype)
+    if eps is not None:
+        with np.errstate(over="ignore", under="ignore"):
+            eps_c = cd.type(eps)
+        if not np.isfinite(eps_c):
+            raise ValueError(f"eps={eps!r} overflows the compute dtype {cd} (it rounds to {eps_c})")
+    for label, v in (("quant_min", quant_min), ("quant_max", quant_max)):
+        _representable(label, v, cd)
     lo, hi = _checked_range(min_val, max_val, cd)
     if include_zero:
         lo, hi = np.minimum(lo, 0), np.maximum(hi, 0)
     if symmetric:
         divisor = (quant_max - quant_min) / 2 if symmetric_divisor == "half_range" else quant_max
         if divisor <= 0:
-            raise ValueError(f"symmetric_divisor='qmax' needs quant_max > 0, got {quant_max}")
-        scale = _guard(np.maximum(-lo, hi) / cd.type(divisor), eps, cd)
+            raise ValueError(f"symmetric_divisor='qmax' needs quant_max > 0, got quant_max={quant_max}")
+        d = _representable(f"the divisor (symmetric_divisor={symmetric_divisor!r})", divisor, cd)
+        with np.errstate(over="ignore"):
+            scale = _guard(np.maximum(-lo, hi) / d, eps, cd, lo, hi)
         mid = 0 if quant_min < 0 else (quant_min + quant_max + 1) // 2
         zp = np.full(scale.shape, mid, dtype=np.int64)
         return QParams(scale, zp, quant_min, quant_max)
-    scale = _guard((hi - lo) / cd.type(quant_max - quant_min), eps, cd)
+    n = _representable("quant_max - quant_min", quant_max - quant_min, cd)
+    scale = _guard(_affine_scale(lo, hi, n, cd), eps, cd, lo, hi)
     zp = _affine_zero_point(lo, hi, scale, quant_min, quant_max, zero_point_formula, zero_point_rounding, cd)
     return QParams(scale, zp, quant_min, quant_max)
+
+
+def _compute_dtype(dtype: Any) -> np.dtype[Any]:
+    return np.dtype(np.float32) if dtype is None else as_dtype("dtype", dtype)
+
+
+def _representable(label: str, v: float, cd: np.dtype[Any]) -> Any:
+    """``v`` rounded to ``cd``; ``ValueError`` if it overflows (e.g. 65535 in float16)."""
+    with np.errstate(over="ignore"):
+        c = cd.type(v)
+    if not np.isfinite(c):
+        raise ValueError(
+            f"{label}={v} overflows the compute dtype {cd} (it rounds to {c}); use a wider dtype"
+        )
+    return c
+
+
+def _affine_scale(lo: NDArray[Any], hi: NDArray[Any], n: Any, cd: np.dtype[Any]) -> NDArray[Any]:
+    """``fl(fl(hi - lo) / n)`` in ``cd``; where ``hi - lo`` overflows, the exact quotient rounded once."""
+    with np.errstate(over="ignore"):
+        width = np.asarray(hi - lo)
+        scale = np.array(width / n, dtype=cd)
+    over = np.isinf(width).reshape(-1)
+    if np.any(over):
+        nq = Fraction(float(n))
+        pairs = zip(lo.reshape(-1)[over].tolist(), hi.reshape(-1)[over].tolist(), strict=True)
+        flat = scale.reshape(-1)
+        flat[over] = [_round_fraction((Fraction(h) - Fraction(lo_)) / nq, cd) for lo_, h in pairs]
+    return scale
+
+
+def _round_fraction(q: Fraction, cd: np.dtype[Any]) -> float:
+    """The rational ``q`` rounded once (half to even) to ``cd``, returned as a Python float."""
+    try:
+        f = float(q)  # correctly rounded to float64
+    except OverflowError:
+        return float("inf") if q > 0 else float("-inf")
+    if cd != np.float64 and Fraction(f) != q and not int(np.float64(f).view(np.int64)) & 1:
+        f = float(np.nextafter(f, np.inf if q > f else -np.inf))  # round to odd: the next rounding is exact
+    with np.errstate(over="ignore"):
+        return float(cd.type(f))
 
 
 def _affine_zero_point(
@@ -179,7 +246,7 @@ def _affine_zero_point(
             err_max = abs(qmax) + np.abs(hi / scale)
             from_min = np.where(err_min < err_max, from_min, from_max)
         z = round_unchecked(from_min, rounding, None).astype(np.float64)
-    return np.clip(z, qmin, qmax).astype(np.int64)
+    return np.asarray(np.clip(z, qmin, qmax), dtype=np.int64)
 
 
 def reduce_range(quant_min: int, quant_max: int) -> tuple[int, int]:
@@ -197,7 +264,9 @@ def reduce_range(quant_min: int, quant_max: int) -> tuple[int, int]:
     Returns
     -------
     (int, int)
-        ``(quant_min // 2, quant_max // 2)`` (floor division, as PyTorch).
+        ``(quant_min // 2, quant_max // 2)`` (floor division, as PyTorch), as
+        Python ints; a result with fewer than two codes (from ``[0, 1]``)
+        raises ``ValueError``.
 
     Notes
     -----
@@ -211,7 +280,13 @@ def reduce_range(quant_min: int, quant_max: int) -> tuple[int, int]:
     ((0, 127), (-64, 63))
     """
     check_range(quant_min, quant_max)
-    return quant_min // 2, quant_max // 2
+    lo, hi = int(quant_min) // 2, int(quant_max) // 2
+    if not lo < hi:
+        raise ValueError(
+            f"reduce_range of quant_min={quant_min}, quant_max={quant_max} "
+            f"leaves the empty range [{lo}, {hi}]"
+        )
+    return lo, hi
 
 
 def nudge_range(
@@ -252,6 +327,11 @@ def nudge_range(
     the unrounded value with the range bounds. Every step is evaluated in
     ``dtype``, as TF does in float32.
 
+    Edge cases: NaN or ``±inf`` bounds, bounds that overflow ``dtype``,
+    ``min_val > max_val`` and a scale that is 0 (an empty or subnormal-width
+    range) or overflows (``±3e38`` in float32, where TF gets ``inf``) raise
+    ``ValueError``, as does a nudged range that overflows ``dtype``.
+
     Examples
     --------
     >>> lo, hi, s, z = nudge_range(-0.1, 1.0, 0, 255)
@@ -259,17 +339,27 @@ def nudge_range(
     (-0.099216, 1.000784, 23)
     """
     check_range(quant_min, quant_max)
-    cd = np.dtype(dtype)
+    quant_min, quant_max = int(quant_min), int(quant_max)
+    cd = _compute_dtype(dtype)
+    for label, v in (("quant_min", quant_min), ("quant_max", quant_max)):
+        _representable(label, v, cd)
+    _representable("quant_max - quant_min", cd.type(quant_max) - cd.type(quant_min), cd)
     lo, hi = _checked_range(min_val, max_val, cd)
     with np.errstate(over="ignore", under="ignore"):
         scale = np.asarray((hi - lo) / (cd.type(quant_max) - cd.type(quant_min)))
     if np.any(~(scale > 0)) or not np.all(np.isfinite(scale)):
         raise ValueError(
-            "nudge_range needs max_val > min_val with a finite scale "
-            f"(max_val - min_val) / (quant_max - quant_min) in {cd}, got min_val={lo}, max_val={hi}"
+            "nudge_range needs max_val > min_val with a finite, nonzero scale "
+            f"(max_val - min_val) / (quant_max - quant_min) in {cd}, got min_val={show_values(lo)}, "
+            f"max_val={show_values(hi)} (scale {show_values(scale)})"
         )
     nudged_min, nudged_max, scale, zp = nudge_kernel(lo, hi, quant_min, quant_max, cd)
-    return nudged_min, nudged_max, scale, zp.astype(np.int64)
+    if not (np.all(np.isfinite(nudged_min)) and np.all(np.isfinite(nudged_max))):
+        raise ValueError(
+            f"the nudged range overflows {cd}: min_val={show_values(lo)}, max_val={show_values(hi)} give "
+            f"nudged_min={show_values(nudged_min)}, nudged_max={show_values(nudged_max)}"
+        )
+    return np.asarray(nudged_min), np.asarray(nudged_max), np.asarray(scale), np.asarray(zp).astype(np.int64)
 
 
 def nudge_kernel(
@@ -303,26 +393,52 @@ def nudge_kernel(
 def _checked_range(
     min_val: ArrayLike, max_val: ArrayLike, cd: np.dtype[Any]
 ) -> tuple[NDArray[Any], NDArray[Any]]:
-    if cd.kind != "f":
-        raise TypeError(f"dtype must be a float dtype, got {cd}")
-    lo = as_float_array("min_val", min_val).astype(cd)
-    hi = as_float_array("max_val", max_val).astype(cd)
-    if lo.shape != hi.shape:
-        raise ValueError(f"min_val and max_val must have the same shape, got {lo.shape} and {hi.shape}")
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-        raise ValueError(f"min_val and max_val must be finite, got min_val={lo}, max_val={hi}")
+    lo_in = as_float_array("min_val", min_val)
+    hi_in = as_float_array("max_val", max_val)
+    for label, v in (("min_val", min_val), ("max_val", max_val)):
+        if np.asarray(v).dtype.kind == "b":
+            raise TypeError(f"{label} must be a real (float or integer) array, got bool {v!r}"[:200])
+    if lo_in.shape != hi_in.shape:
+        raise ValueError(f"min_val and max_val must have the same shape, got {lo_in.shape} and {hi_in.shape}")
+    if not (np.all(np.isfinite(lo_in)) and np.all(np.isfinite(hi_in))):
+        raise ValueError(
+            f"min_val and max_val must be finite, got min_val={show_values(lo_in)}, "
+            f"max_val={show_values(hi_in)}"
+        )
+    with np.errstate(over="ignore", under="ignore"):
+        lo, hi = lo_in.astype(cd), hi_in.astype(cd)
+    for label, given, cast in (("min_val", lo_in, lo), ("max_val", hi_in, hi)):
+        if not np.all(np.isfinite(cast)):
+            bad = ~np.isfinite(cast)
+            raise ValueError(
+                f"{label}={show_values(given[bad])} overflows the compute dtype {cd}; use a wider dtype"
+            )
     if np.any(lo > hi):
-        raise ValueError(f"min_val must be <= max_val, got min_val={lo}, max_val={hi}")
+        bad = lo > hi
+        raise ValueError(
+            f"min_val must be <= max_val, got min_val={show_values(lo_in[bad])}, "
+            f"max_val={show_values(hi_in[bad])}"
+        )
     return lo, hi
 
 
-def _guard(scale: NDArray[Any], eps: float | None, cd: np.dtype[Any]) -> NDArray[Any]:
-    scale = np.asarray(scale, dtype=cd)
+def _guard(
+    scale: NDArray[Any], eps: float | None, cd: np.dtype[Any], lo: NDArray[Any], hi: NDArray[Any]
+) -> NDArray[Any]:
+    """``max(scale, eps)`` in ``cd``; ``ValueError`` for a scale that is 0 or not finite."""
+    scale = np.array(scale, dtype=cd)
     if eps is not None:
-        return np.maximum(scale, cd.type(eps))
+        with np.errstate(under="ignore"):
+            scale = np.maximum(scale, cd.type(eps))
     if np.any(scale <= 0):
+        why = "and eps=None" if eps is None else f"and eps={eps!r} rounds to 0 in {cd}"
         raise ValueError(
             "the scale is 0 (an empty range max == min == 0, or a range so small that the scale "
-            "underflows) and eps=None"
+            f"underflows) {why}: min_val={show_values(lo[scale <= 0])}, max_val={show_values(hi[scale <= 0])}"
         )
-    return scale
+    if not np.all(np.isfinite(scale)):
+        bad = ~np.isfinite(scale)
+        raise ValueError(
+            f"min_val={show_values(lo[bad])}, max_val={show_values(hi[bad])} give a scale that overflows {cd}"
+        )
+    return np.asarray(scale, dtype=cd)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from refquant._validate import as_float_array, check_choice
+from refquant._validate import FLOAT_DTYPES, as_float_array, check_choice, check_out
 
 __all__ = ["ROUNDING_MODES", "RoundingMode", "round_to_integer"]
 
@@ -57,14 +57,18 @@ def round_to_integer(
     rng : numpy.random.Generator, optional
         Required for ``"stochastic"`` and only used there: one uniform draw
         ``u`` in [0, 1) per element, in C order; ``y = floor(x) + (u < x - floor(x))``.
+        Any other value than None or a Generator raises ``TypeError``.
     out : ndarray, optional
-        Where to write the result (may be ``x`` itself for internal callers).
+        A writable array of ``x``'s shape and float dtype to write the result
+        to (it may be ``x`` itself); anything else raises.
 
     Returns
     -------
     ndarray
-        Same shape and floating dtype as ``x``; values are integers, NaN and
-        ±inf unchanged.
+        Same shape and floating dtype as ``x`` (float16, float32 or float64;
+        float64 for integer and bool inputs, which are converted first, so
+        integers beyond ``2**53`` are rounded to float64); values are
+        integers, NaN and ±inf unchanged, ``-0.0`` kept.
 
     Notes
     -----
@@ -84,6 +88,11 @@ def round_to_integer(
     precision", ICML 2015. Semantic choice: all modes are exact; framework-specific float shortcuts
     live in :mod:`refquant.interop`.
 
+    Edge cases: NaN and ``±inf`` pass through; subnormals round to ``±0`` or
+    ``±1`` like any value; values near the dtype's maximum are integers
+    already and come back unchanged (no ``x + 0.5`` that could overflow); no
+    input is modified unless it is passed as ``out``.
+
     Examples
     --------
     >>> x = [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]
@@ -96,13 +105,14 @@ def round_to_integer(
     """
     check_choice("mode", mode, ROUNDING_MODES)
     arr = as_float_array("x", x)
-    if mode == "stochastic":
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator for mode='stochastic', got {rng!r}")
-    if out is not None and (
-        not isinstance(out, np.ndarray) or out.shape != arr.shape or out.dtype != arr.dtype
-    ):
-        raise ValueError(f"out must be an array of shape {arr.shape} and dtype {arr.dtype}")
+    if arr.dtype.name not in FLOAT_DTYPES:
+        raise TypeError(f"x must be float16, float32 or float64 (or integer), got dtype {arr.dtype}")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be None or a numpy.random.Generator, got {rng!r}")
+    if mode == "stochastic" and rng is None:
+        raise TypeError("rng must be a numpy.random.Generator for mode='stochastic', got None")
+    if out is not None:
+        check_out("out", out, arr.shape, arr.dtype)
     return round_unchecked(arr, mode, rng, out)
 
 

@@ -141,3 +141,63 @@ def test_format_flags_and_out_are_validated() -> None:
         round_to_integer(np.zeros(3), out=np.zeros(2))
     out = np.empty(3)
     assert round_to_integer([0.5, 1.5, 2.5], out=out) is out and out.tolist() == [0.0, 2.0, 2.0]
+
+
+# ---------------------------------------------------------------- hostile inputs (issue 8)
+
+
+def test_storage_dtype_validates_its_range() -> None:
+    with pytest.raises(ValueError, match="qmin must be < qmax, got qmin=5, qmax=3"):
+        storage_dtype(5, 3)
+    with pytest.raises(ValueError, match="qmin must be < qmax, got qmin=3, qmax=3"):
+        storage_dtype(3, 3)
+    with pytest.raises(TypeError, match=r"qmin must be an int, got 0.5"):
+        storage_dtype(0.5, 3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="qmax must be an int, got True"):
+        storage_dtype(0, True)
+    with pytest.raises(
+        ValueError, match=r"no integer dtype holds \[qmin, qmax\] = \[-1, 18446744073709551615\]"
+    ):
+        storage_dtype(-1, 2**64 - 1)
+    assert storage_dtype(np.int64(0), np.int64(255)) == np.uint8
+    assert storage_dtype(0, 2**64 - 1) == np.uint64
+    assert storage_dtype(-(2**63), 2**63 - 1) == np.int64
+
+
+def test_int_format_accepts_numpy_scalars_and_rejects_other_types() -> None:
+    f = IntFormat(np.int64(8), np.bool_(False))  # type: ignore[arg-type]
+    assert type(f.bits) is int and f.signed is False and (f.qmin, f.qmax) == (0, 255)
+    assert f == IntFormat(8, False)
+    with pytest.raises(TypeError, match=r"bits must be an int, got 8.0"):
+        IntFormat(8.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="narrow_range must be a bool, got None"):
+        IntFormat(8, True, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"name must be a format name \(str\), got \['int8'\]"):
+        int_format(["int8"])  # type: ignore[arg-type]
+
+
+def test_round_to_integer_out_and_rng_are_validated() -> None:
+    ro = np.zeros(3)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="out must be writable, got a read-only array"):
+        round_to_integer([0.5, 1.5, 2.5], out=ro)
+    with pytest.raises(TypeError, match=r"out must be a numpy.ndarray .*got list \[0.0, 0.0, 0.0\]"):
+        round_to_integer([0.5, 1.5, 2.5], out=[0.0, 0.0, 0.0])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"got shape \(2,\) and dtype float32"):
+        round_to_integer([0.5, 1.5, 2.5], out=np.zeros(2, np.float32))
+    with pytest.raises(TypeError, match=r"rng must be None or a numpy.random.Generator, got RandomState"):
+        round_to_integer([0.5], "half_even", rng=np.random.RandomState(0))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="x must be float16, float32 or float64"):
+        round_to_integer(np.array([0.5], np.longdouble))
+    # float16's largest values stay finite in every mode: 65504 is an integer
+    x16 = np.array([65504, -65504, 0.5], np.float16)
+    for mode in ROUNDING_MODES[:-1]:
+        y = round_to_integer(x16, mode)  # type: ignore[arg-type]
+        assert y.dtype == np.float16 and y[:2].tolist() == [65504.0, -65504.0]
+
+
+def test_ragged_input_is_named() -> None:
+    with pytest.raises(
+        ValueError, match=r"x must be a \(rectangular\) array of numbers, got \[\[1.0, 2.0\], \[3.0\]\]"
+    ):
+        round_to_integer([[1.0, 2.0], [3.0]])

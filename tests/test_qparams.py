@@ -146,3 +146,93 @@ def test_tflite_zero_point_formula_takes_the_side_with_the_smaller_error() -> No
     assert int(qparams_from_range(lo, hi, -128, 127, zero_point_formula="tflite", **kw).zero_point) == 29
     for formula in ("qmin_minus_round", "round_of_difference"):
         assert int(qparams_from_range(lo, hi, -128, 127, zero_point_formula=formula, **kw).zero_point) == 30
+
+
+# ---------------------------------------------------------------- hostile inputs (issue 8)
+
+
+def test_width_that_overflows_float32_gives_the_exact_scale() -> None:
+    # float32: 3e38 - (-1e38) = 4e38 > FLT_MAX, so fl32(hi - lo) is inf. The scale is the exact
+    # quotient rounded once: the float32 values' difference is exact in float64 (exponents 127 and
+    # 126), and 4e38 / 255 ~ 1.5686e36 is far from a float32 midpoint, so one float64 division
+    # rounded to float32 is the correctly rounded value.
+    lo, hi = np.float32(-1e38), np.float32(3e38)
+    want = np.float32((np.float64(hi) - np.float64(lo)) / 255)
+    p = qparams_from_range(lo, hi, 0, 255)
+    assert np.isfinite(p.scale) and p.scale == want and p.scale.dtype == np.float32
+    # z = 0 - R(-1e38 / s) = -R(-63.75 (1 + tiny)) = 64
+    assert int(p.zero_point) == 64
+    # the same per channel, beside an ordinary range: [-1, 3] -> 4/255, z = 64
+    p = qparams_from_range([-1.0, lo], [3.0, hi], 0, 255)
+    assert p.scale.tolist() == [float(np.float32(4) / np.float32(255)), float(want)]
+
+
+def test_qparams_outputs_are_arrays_of_the_documented_dtypes() -> None:
+    for sym in (False, True):
+        p = qparams_from_range(-1.0, 3.0, 0, 255, symmetric=sym)
+        assert isinstance(p.scale, np.ndarray) and p.scale.shape == () and p.scale.dtype == np.float32
+        assert isinstance(p.zero_point, np.ndarray) and p.zero_point.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "kwargs,err,match",
+    [
+        ({"dtype": np.float16, "quant_max": 65535}, ValueError, "quant_max=65535 overflows .*float16"),
+        (
+            {"dtype": np.float16, "quant_min": -70000, "quant_max": -60000},
+            ValueError,
+            "quant_min=-70000 overflows",
+        ),
+        ({"dtype": "bogus"}, TypeError, "dtype must be a float dtype .*got 'bogus'"),
+        ({"eps": 1e300}, ValueError, r"eps=1e\+300 overflows the compute dtype float32"),
+        ({"min_val": 0.0, "max_val": 0.0, "eps": 1e-300}, ValueError, "eps=1e-300 rounds to 0 in float32"),
+        ({"min_val": -1e39}, ValueError, r"min_val=\[-1e\+39\] overflows the compute dtype float32"),
+        ({"min_val": np.nan}, ValueError, r"must be finite, got min_val=\[nan\]"),
+        (
+            {"min_val": 5.0, "max_val": 3.0},
+            ValueError,
+            r"min_val must be <= max_val, got min_val=\[5.0\], max_val=\[3.0\]",
+        ),
+        ({"min_val": True}, TypeError, "min_val must be a real .*got bool True"),
+        ({"symmetric": "yes"}, TypeError, "symmetric must be a bool, got 'yes'"),
+        ({"include_zero": None}, TypeError, "include_zero must be a bool, got None"),
+        (
+            {"quant_min": 0, "quant_max": 1, "min_val": -3.4e38, "max_val": 3.4e38},
+            ValueError,
+            "overflows float32",
+        ),
+    ],
+)
+def test_hostile_qparams_arguments(kwargs, err, match) -> None:
+    args = {"min_val": -1.0, "max_val": 3.0, "quant_min": 0, "quant_max": 255, **kwargs}
+    lo, hi, qmin, qmax = (args.pop(k) for k in ("min_val", "max_val", "quant_min", "quant_max"))
+    with pytest.raises(err, match=match):
+        qparams_from_range(lo, hi, qmin, qmax, **args)
+
+
+def test_tiny_eps_in_float32_is_accepted_for_a_nonempty_range() -> None:
+    # eps = 1e-300 rounds to 0 in float32, harmless when the range gives a positive scale: 4/255
+    p = qparams_from_range(-1.0, 3.0, 0, 255, eps=1e-300)
+    assert p.scale == np.float32(4) / np.float32(255)
+
+
+def test_nudge_range_hostile() -> None:
+    # float32: 3e38 - (-3e38) overflows, so TF's scale is inf: a clear error naming both bounds
+    with pytest.raises(ValueError, match=r"min_val=\[-3e\+38\], max_val=\[3e\+38\]"):
+        nudge_range(-3e38, 3e38, 0, 255)
+    with pytest.raises(ValueError, match="min_val must be <= max_val"):
+        nudge_range(1.0, -1.0, 0, 255)
+    with pytest.raises(TypeError, match="dtype must be a float dtype"):
+        nudge_range(-0.1, 1.0, 0, 255, dtype=np.int32)
+    out = nudge_range(-0.1, 1.0, 0, 255)
+    assert all(isinstance(v, np.ndarray) for v in out) and out[3].dtype == np.int64
+
+
+def test_reduce_range_hostile() -> None:
+    # [0, 1] halves to [0, 0]: no range left
+    with pytest.raises(ValueError, match=r"quant_min=0, quant_max=1 leaves the empty range \[0, 0\]"):
+        reduce_range(0, 1)
+    # NumPy bounds of mixed signedness are compared as integers, not promoted to float64
+    assert reduce_range(np.int64(-128), np.uint64(127)) == (-64, 63)
+    with pytest.raises(ValueError, match="quant_min must be < quant_max, got quant_min=5, quant_max=3"):
+        reduce_range(5, 3)

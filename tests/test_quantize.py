@@ -124,7 +124,9 @@ def test_dequantize_float16_rounds_once() -> None:
     s = float(np.float16(0.11676025390625))
     assert s == 0.11676025390625
     assert dequantize(np.array([-23150], np.int16), s, 0, dtype=np.float16).tolist() == [-2702.0]
-    assert dequantize(np.array([65535], np.uint16), 2.0, 0, dtype=np.float16).tolist() == [np.inf]
+    # 65535 * 2 = 131070 > 65504, float16's max: a clear error, not inf
+    with pytest.raises(ValueError, match=r"overflows the output dtype float16: q=\[65535\]"):
+        dequantize(np.array([65535], np.uint16), 2.0, 0, dtype=np.float16)
 
 
 def test_dequantize_hand_example() -> None:
@@ -144,7 +146,7 @@ def test_dequantize_hand_example() -> None:
         ({"zero_point": 1.5}, ValueError, "zero_point must hold integers"),
         ({"zero_point": True}, TypeError, "zero_point must be an integer array"),
         # beyond int64: reported as given, not after a wrapping cast
-        ({"zero_point": 1e20}, ValueError, r"zero_point must fit in int64, got \[1\.e\+20\]"),
+        ({"zero_point": 1e20}, ValueError, r"zero_point must fit in int64, got \[1e\+20\]"),
         ({"zero_point": np.uint64(2**64 - 1)}, ValueError, "got \\[18446744073709551615\\]"),
         ({"quant_min": 5, "quant_max": 5}, ValueError, "quant_min must be < quant_max"),
         # float64 cannot clip exactly at 2**62 - 1 (it would return the code 2**62)
@@ -352,3 +354,140 @@ def test_tiny_chunks_give_the_same_codes(p, data, chunk) -> None:
         q = quantize(x, s, z, qmin, qmax, axis=axis, block_size=bs)
     want = np.clip(np.rint(x / expand(s)) + expand(z), qmin, qmax)  # float32 division, as the default
     assert np.array_equal(q, want)
+
+
+# ---------------------------------------------------------------- hostile inputs (issue 8)
+
+
+def test_multiply_with_an_overflowing_reciprocal_raises() -> None:
+    # float32 1/1e-40 = 1e40 > FLT_MAX (3.4e38): x * inf would give the clamp edge (and NaN for x = 0)
+    x, s = np.float32(1e-40), np.float32(1e-40)
+    for f in (quantize, fake_quantize):
+        with pytest.raises(ValueError, match=r"scale must have a finite reciprocal .*float32.*\[1e-40\]"):
+            f(x, s, 0, -128, 127, op_order="multiply")
+    # the division is exact (x / s = 1); float64's reciprocal 1e40 is finite: x * (1/s) is 1 within an ulp
+    assert int(quantize(x, s, 0, -128, 127)) == 1
+    assert int(quantize(1e-40, 1e-40, 0, -128, 127, op_order="multiply")) == 1
+
+
+def test_fused_knob_validated_the_same_way_by_both_functions() -> None:
+    for f in (quantize, fake_quantize):
+        with pytest.raises(ValueError, match=r"zero_point_add='fused'.*compute_dtype=float64"):
+            f(
+                [0.25],
+                0.1,
+                3,
+                -128,
+                127,
+                op_order="multiply",
+                zero_point_add="fused",
+                compute_dtype=np.float64,
+            )
+        # float64 x with the default compute dtype is float64 too
+        with pytest.raises(ValueError, match="compute_dtype=float64 \\(x's dtype"):
+            f(np.array([0.25]), 0.1, 3, -128, 127, op_order="multiply", zero_point_add="fused")
+        with pytest.raises(ValueError, match="needs op_order='multiply'"):
+            f([0.25], 0.1, 3, -128, 127, zero_point_add="fused")
+
+
+def test_dequantized_overflow_raises_instead_of_inf() -> None:
+    # x = 1e6 is inf in float16 -> saturates at 32767; 32767 * 100 = 3276700 > 65504 (float16's max)
+    with pytest.raises(ValueError, match="overflows the compute dtype float16"):
+        fake_quantize(np.array([1e6]), 100.0, 0, -32768, 32767, compute_dtype=np.float16)
+    # in float32: 1e6 / 100 = 10000, a code; 10000 * 100 = 1e6
+    assert fake_quantize(np.array([1e6]), 100.0, 0, -32768, 32767, compute_dtype=np.float32).tolist() == [1e6]
+    # float16 x: 65504 / 1000 = 65.504 -> 66; 66 * 1000 = 66000 > 65504
+    with pytest.raises(ValueError, match=r"x's dtype float16: x=\[6.55e\+04\], scale=\[1e\+03\]"):
+        fake_quantize(np.array([65504], np.float16), 1000.0, 0, -128, 127)
+
+
+def test_dequantize_int64_and_uint64_codes_do_not_wrap() -> None:
+    i64, u64 = np.iinfo(np.int64), np.iinfo(np.uint64)
+    # (2**63 - 1) - (-1) = 2**63 exactly; -2**63 - 1 rounds to -2**63 (float64 spacing 2048 there)
+    q = np.array([i64.max, i64.min], np.int64)
+    assert dequantize(q, 1.0, [-1], dtype=np.float64).tolist()[0] == 2.0**63
+    assert dequantize(q, 1.0, 1, dtype=np.float64).tolist()[1] == -(2.0**63)
+    # uint64 max - 0 = 2**64 - 1, which rounds to 2**64
+    assert dequantize(np.array([u64.max], np.uint64), 1.0, 0, dtype=np.float64).tolist() == [2.0**64]
+    # ties at 2**63 round to even: 2**63 + 1024 -> 2**63, 2**63 + 3072 -> 2**63 + 4096
+    q = np.array([2**62 + 1024, 2**62 + 3072], np.int64)
+    assert dequantize(q, 1.0, -(2**62), dtype=np.float64).tolist() == [2.0**63, 2.0**63 + 4096]
+    # float32, rounded once from the exact integer: 2**64 - 1 + 2**62 -> 2**64 + 2**62 (24 bits)
+    y = dequantize(np.array([u64.max], np.uint64), 1.0, -(2**62))
+    assert y.dtype == np.float32 and y.tolist() == [2.0**64 + 2.0**62]
+
+
+def test_huge_block_size_is_one_block_without_padding() -> None:
+    x = np.ones((2, 4))
+    s, z = np.array([[0.5], [0.25]]), np.zeros((2, 1), int)
+    for bs in (5, 10**18, 2**63 - 1, 2**70):
+        assert quantize(x, s, z, -128, 127, axis=1, block_size=bs).tolist() == [[2] * 4, [4] * 4]
+        assert fake_quantize(x, s, z, -128, 127, axis=1, block_size=bs).tolist() == [[1.0] * 4] * 2
+    g = gran.resolve(x.shape, 1, 10**18)
+    assert gran.broadcast_param(s, g, x.shape).tolist() == [[0.5] * 4, [0.25] * 4]
+
+
+@pytest.mark.parametrize(
+    "kwargs,err,match",
+    [
+        ({"compute_dtype": "bogus"}, TypeError, "compute_dtype must be a float dtype .*got 'bogus'"),
+        ({"compute_dtype": np.longdouble}, TypeError, "compute_dtype must be a float dtype"),
+        ({"compute_dtype": np.float32(0)}, TypeError, r"compute_dtype .*got np\.float32\(0\.0\)"),
+        ({"out_dtype": "bogus"}, TypeError, "out_dtype must be an integer dtype .*got 'bogus'"),
+        ({"out_dtype": np.uint8}, ValueError, r"out_dtype uint8 cannot hold .*\[-128, 127\]"),
+        (
+            {"scale": 1e-50},
+            ValueError,
+            r"scale \(rounded to the compute dtype\).*\[1e-50\] \(as float32: \[0.0\]",
+        ),
+        ({"scale": 1e39}, ValueError, r"\[1e\+39\] \(as float32: \[inf\]"),
+        ({"scale": None}, TypeError, r"scale must be a real floating-point array.*\[None\]"),
+        ({"zero_point": None}, TypeError, "zero_point must be an integer array, got None"),
+        (
+            {"zero_point": -(2**63) - 1},
+            ValueError,
+            r"zero_point must fit in int64, got \[-9223372036854775809\]",
+        ),
+        ({"rng": np.random.RandomState(0)}, TypeError, "rng must be None or a numpy.random.Generator"),
+        ({"quant_min": 0, "quant_max": 2**64 - 1}, ValueError, "quant_max=18446744073709551615"),
+        ({"x": np.array([1.0], np.longdouble)}, TypeError, "x must be float16, float32 or float64"),
+        (
+            {"x": [2**70]},
+            TypeError,
+            r"x must be a real floating-point array, got dtype object: \[1180591620717411303424\]",
+        ),
+    ],
+)
+def test_hostile_arguments_named_with_their_value(kwargs, err, match) -> None:
+    args = {"x": np.array([0.25, -1.0], np.float32), "scale": 0.1, "zero_point": 3, "quant_min": -128}
+    args.update({"quant_max": 127, **kwargs})
+    x, s, z, lo, hi = (args.pop(k) for k in ("x", "scale", "zero_point", "quant_min", "quant_max"))
+    with pytest.raises(err, match=match):
+        quantize(x, s, z, lo, hi, **args)
+
+
+def test_scalar_scale_of_the_wrong_granularity_is_shown() -> None:
+    with pytest.raises(ValueError, match=r"scale must have shape \(3,\).*got shape \(\) \(True\)"):
+        quantize(np.ones((3, 3)), True, np.zeros(3, int), -128, 127, axis=1)
+
+
+def test_dequantize_bad_dtype_and_codes() -> None:
+    with pytest.raises(TypeError, match=r"dtype must be a float dtype .*got 'bogus'"):
+        dequantize([1], 0.1, 0, dtype="bogus")
+    with pytest.raises(TypeError, match=r"q must be an integer array, got dtype float64: \[1.5\]"):
+        dequantize([1.5], 0.1, 0)
+    assert dequantize([1], 0.5, 0, dtype=None).dtype == np.float32  # None: the default
+
+
+def test_views_and_read_only_inputs_give_the_contiguous_result() -> None:
+    base = np.array([[0.25, -1.0, 7.0, 0.75], [12.5, -0.25, 1e9, -np.inf]], np.float32)
+    ro = base.copy()
+    ro.flags.writeable = False
+    big = np.zeros((2, 8), np.float32)
+    big[:, ::2] = base
+    strided = big[:, ::2]
+    # R(x / 0.5) + 3 with ties to even (0.5 -> 0, 1.5 -> 2, -0.5 -> -0), clipped to [-128, 127]
+    want = [[3, 1, 17, 5], [28, 3, 127, -128]]
+    for v in (ro, strided, np.asfortranarray(base), base.tolist()):
+        assert quantize(v, 0.5, 3, -128, 127).tolist() == want
+    assert np.array_equal(strided, base) and not ro.flags.writeable

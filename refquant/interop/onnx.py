@@ -42,7 +42,8 @@ Semantic choices (the spec leaves these open):
   ``block_size=0`` means per axis (1-D scale) and ``block_size > 0`` blocked.
   ``onnx.reference`` also treats any one-element scale, of any rank, as per tensor.
 * **validation**: scales must be finite and > 0 (the spec allows any value;
-  DESIGN.md's rule), zero points must hold codes of the output type and have
+  refquant's rule at every public boundary: a non-positive or non-finite scale
+  raises ``ValueError``), zero points must hold codes of the output type and have
   the scale's shape, and an int32 DequantizeLinear input must have a zero
   point of 0 (spec). float64 scales, which ONNX does not have, are accepted.
 
@@ -86,7 +87,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array, as_int_array, check_scale, normalize_axis
+from refquant._validate import as_float_array, as_int_array, check_scale, normalize_axis, show_values
 from refquant.formats import IntFormat, int_format
 from refquant.qparams import qparams_from_range
 from refquant.quantize import dequantize, quantize
@@ -158,7 +159,11 @@ def quantize_linear(
     Source: ONNX operator spec, QuantizeLinear (opsets 10-25). The division
     runs in ``y_scale``'s dtype and rounds half to even; clipping happens in
     floating point before any cast, so ``±inf`` and ``3e9`` saturate. NaN
-    gives ``q_min`` (ORT's result; the spec is silent). Implemented as
+    gives ``q_min`` (ORT's result; the spec is silent). An ``x`` beyond the
+    scale dtype's range becomes ``±inf`` when converted and saturates;
+    subnormal scales are valid (``x / s`` may overflow to ``±inf``, which
+    saturates); a scale that is 0 or not finite once rounded to its compute
+    dtype raises ``ValueError``. Implemented as
     :func:`refquant.quantize.quantize` with ``op_order="divide"``,
     ``rounding="half_even"``, ``zero_point_add="exact"``, ``nan="quant_min"``.
 
@@ -244,7 +249,9 @@ def dequantize_linear(
     float32 first, as ORT and ``onnx.reference`` do); float16 scales multiply
     in float64, where the product is exact, then round to float16 (ORT and
     ``onnx.reference`` round a float32 product instead, which can differ by
-    one float16 ulp). Products beyond float16's range give ``±inf``.
+    one float16 ulp). A product beyond the output type's range (e.g.
+    ``65535 * 2`` in float16) raises ``ValueError``; ORT and
+    ``onnx.reference`` return ``±inf``.
 
     Examples
     --------
@@ -267,7 +274,10 @@ def dequantize_linear(
         zarr = np.asarray(_reject_low_float("x_zero_point", x_zero_point))
         ztype = _sub_byte_name(zarr.dtype) or zarr.dtype.name
         if isinstance(x_zero_point, (np.ndarray, np.generic)) and ztype != xtype:
-            raise TypeError(f"x_zero_point must have x's type {xtype}, got {ztype}")
+            raise TypeError(
+                f"x_zero_point must have x's type {xtype} (x of shape {xi.shape}), "
+                f"got {ztype} {show_values(zarr)}"
+            )
         z = _zero_point_shape("x_zero_point", _as_codes("x_zero_point", zarr), s.shape, ax)
     if xtype == "int32":
         if np.any(z != 0):
@@ -275,11 +285,22 @@ def dequantize_linear(
     else:
         _check_codes("x_zero_point", z, int_format(xtype))
     compute = np.float64 if out == np.float16 else out
-    y = dequantize(xi, sc, z, axis=ax, block_size=block, dtype=compute)
+    try:
+        y = dequantize(xi, sc, z, axis=ax, block_size=block, dtype=compute)
+    except ValueError as e:  # the core's overflow message, in the operator's names
+        raise ValueError(f"(x - x_zero_point) * x_scale overflows {out}: {e}") from None
     if y.dtype == out:
         return y
     with np.errstate(over="ignore", under="ignore"):
-        return y.astype(out)
+        y16 = y.astype(out)
+    if y16.size and np.isinf(np.max(np.abs(y16))):
+        bad = np.isinf(y16)
+        raise ValueError(
+            f"(x - x_zero_point) * x_scale overflows {out} (max {np.finfo(out).max}): "
+            f"x={show_values(xi[bad])}, x_scale={show_values(sc)}, exact products {show_values(y[bad])}; "
+            "use a float32 x_scale"
+        )
+    return y16
 
 
 def dynamic_quantize_linear(x: ArrayLike) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.uint8]]:
@@ -372,7 +393,10 @@ def _zero_point_and_type(
         return int_format(output_dtype or "uint8"), _as_codes("y_zero_point", zarr)
     ztype = _sub_byte_name(zarr.dtype) or zarr.dtype.name
     if ztype not in INT_TYPES:
-        raise TypeError(f"y_zero_point must have an ONNX quantized type {INT_TYPES}, got dtype {zarr.dtype}")
+        raise TypeError(
+            f"y_zero_point must have an ONNX quantized type {INT_TYPES}, "
+            f"got dtype {zarr.dtype} {show_values(zarr)}"
+        )
     name = ztype if output_dtype is None else output_dtype
     storage = int_format(name).dtype.name
     if output_dtype is not None and ztype not in (output_dtype, storage):
@@ -436,7 +460,9 @@ def _codes_input(value: ArrayLike) -> tuple[NDArray[Any], str]:
     if isinstance(value, (np.ndarray, np.generic)):
         if arr.dtype.name not in (*INT_TYPES, "int32"):
             allowed = (*INT_TYPES, "int32")
-            raise TypeError(f"x must have an ONNX quantized type {allowed}, got dtype {arr.dtype}")
+            raise TypeError(
+                f"x must have an ONNX quantized type {allowed}, got dtype {arr.dtype} {show_values(arr)}"
+            )
         return arr, arr.dtype.name
     if arr.size and (arr.min() < _INT32.min or arr.max() > _INT32.max):
         raise ValueError(f"x must fit int32, got values in [{arr.min()}, {arr.max()}]")
@@ -450,12 +476,21 @@ def _float32_input(value: ArrayLike) -> NDArray[np.float32]:
         return arr
     if arr.dtype.kind == "f" and isinstance(value, (np.ndarray, np.generic)):
         raise TypeError(f"x must be float32 (DynamicQuantizeLinear's only input type), got {arr.dtype}")
-    return np.asarray(as_float_array("x", arr), dtype=np.float32)
+    wide = as_float_array("x", arr)
+    with np.errstate(over="ignore"):
+        out = np.asarray(wide, dtype=np.float32)
+    over = np.isinf(out) & np.isfinite(wide)
+    if np.any(over):
+        raise ValueError(f"x must fit float32 (the operator's input type), got {show_values(wide[over])}")
+    return out
 
 
 def _check_int(name: str, value: Any) -> int:
+    """An int64 attribute (ONNX attributes are int64)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {value!r}")
+    if not -(2**63) <= int(value) < 2**63:
+        raise ValueError(f"{name} must fit int64 (an ONNX attribute), got {int(value)}")
     return int(value)
 
 

@@ -309,9 +309,9 @@ def test_dequantize_float16_is_rounded_once() -> None:
     # (even): that is what ORT and onnx.reference return.
     y = dequantize_linear(np.array([-23150], np.int16), np.float16(0.11676025390625))
     assert y.dtype == np.float16 and y.tolist() == [-2702.0]
-    # overflow of the float16 range: 65535 * 2 = 131070 > 65504 -> inf
-    y = dequantize_linear(np.array([65535, 0], np.uint16), np.float16(2.0))
-    assert y.tolist() == [np.inf, 0.0]
+    # overflow of the float16 range: 65535 * 2 = 131070 > 65504 raises (ORT returns inf)
+    with pytest.raises(ValueError, match=r"x_scale overflows float16.*x=\[65535\], x_scale=\[2\.0\]"):
+        dequantize_linear(np.array([65535, 0], np.uint16), np.float16(2.0))
 
 
 def test_dequantize_int32() -> None:
@@ -566,3 +566,33 @@ def test_dynamic_properties(x: np.ndarray) -> None:
     # the largest element half a step past 255)
     xhat = (y.astype(np.float64) - int(z)) * float(s)
     assert np.all(np.abs(xhat - x) <= float(s) * (1 + 1e-5) + 1e-6 * np.abs(x))
+
+
+# ---------------------------------------------------------------- hostile inputs (issue 8)
+
+
+def test_dynamic_quantize_linear_hostile_inputs() -> None:
+    # 1e39 has no float32 value (the operator's only input type): named, not turned into inf
+    with pytest.raises(ValueError, match=r"x must fit float32 .*got \[1e\+39\]"):
+        dynamic_quantize_linear([1e39, 0.0])
+    with pytest.raises(ValueError, match=r"x must be finite .*\[nan\]"):
+        dynamic_quantize_linear(np.array([np.nan, 1.0], F32))
+    # the spec's float32 (max - min) / 255 overflows for +-3e38: a clear error, not y_scale = inf
+    with pytest.raises(ValueError, match="y_scale = inf in float32"):
+        dynamic_quantize_linear(np.array([-3e38, 3e38], F32))
+    y, s, z = dynamic_quantize_linear(np.zeros((0, 3), F32))
+    assert y.shape == (0, 3) and y.dtype == np.uint8 and float(s) == 1.0 and int(z) == 0
+
+
+def test_quantize_linear_x_beyond_the_scale_dtype_saturates() -> None:
+    # float64 x with a float32 y_scale: x is converted to float32 first; 1e39 -> inf -> 255
+    assert quantize_linear(np.array([1e39, -1e39, 2.0]), F32(1.0), np.uint8(0)).tolist() == [255, 0, 2]
+
+
+def test_attributes_are_int64() -> None:
+    with pytest.raises(ValueError, match=r"axis must fit int64 .*got 9223372036854775808"):
+        dequantize_linear(np.array([1, 2], np.uint8), F32(0.5), np.uint8(0), axis=2**63)
+    with pytest.raises(
+        TypeError, match=r"x_zero_point must have x's type int32 \(x of shape \(\)\), got uint8 \[3\]"
+    ):
+        dequantize_linear(0, F32(0.5), np.uint8(3))
