@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from refquant._types import InputGrad
 from refquant._validate import as_float_array, cotangent
+from refquant.prune._checks import check_int, check_real, no_nan
 
 __all__ = [
     "DGCStep",
@@ -213,8 +214,12 @@ def topk_error_feedback(grad: ArrayLike, residual: ArrayLike | None = None, *, k
     Raises
     ------
     ValueError
-        If ``v`` holds NaN (it would stay in the residual forever), for a
-        bad ``k`` or shape. ``±inf`` is allowed and ranks above every number.
+        If ``grad`` or ``residual`` holds NaN, or ``v`` gets one from
+        ``inf - inf`` (it would stay in the residual forever; the message
+        names the argument and shows the values), for a bad ``k`` or shape.
+        ``±inf`` in an input is allowed and ranks above every number; a sum
+        of finite inputs beyond the dtype's range raises (it would be sent
+        or kept as ``inf``). Empty ``grad`` with ``k = 0`` gives empty arrays.
 
     Notes
     -----
@@ -240,10 +245,14 @@ def topk_error_feedback(grad: ArrayLike, residual: ArrayLike | None = None, *, k
     ([1.25, 0.0, 0.0, -0.75], [0.0, 0.0, 0.5, 0.0])
     """
     g = as_float_array("grad", grad)
+    no_nan("grad", g, "top-k selection needs comparable values")
+    r = None if residual is None else _state("residual", residual, g)
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is reported below; overflow gives inf
-        v = g.copy() if residual is None else _state("residual", residual, g) + g
+        v = g.copy() if r is None else r + g
     kk = _k(k, v.size)
-    sel = _topk_mask(v, kk, "grad + residual")
+    _no_new_nan(v, "grad + residual", {"grad": g, "residual": r})
+    _no_overflow(v, "grad + residual", {"grad": g, "residual": r})
+    sel = _topk_mask(v, kk)
     zero = v.dtype.type(0)
     return ErrorFeedbackStep(np.where(sel, v, zero), np.where(sel, zero, v))
 
@@ -284,7 +293,9 @@ def dgc_momentum_correction(
     Raises
     ------
     ValueError
-        If ``v`` holds NaN, for a bad ``k``, ``momentum`` or shape.
+        If an input holds NaN or ``v`` gets one (``inf - inf``, ``0 * inf``;
+        the message names the arguments and shows their values), for a bad
+        ``k``, ``momentum`` or shape, and if finite inputs overflow the dtype.
 
     Notes
     -----
@@ -315,21 +326,52 @@ def dgc_momentum_correction(
     """
     g = as_float_array("grad", grad)
     m = _momentum(momentum)
+    no_nan("grad", g, "top-k selection needs comparable values")
+    vel = None if velocity is None else _state("velocity", velocity, g)
+    acc = None if accumulation is None else _state("accumulation", accumulation, g)
     with np.errstate(invalid="ignore", over="ignore"):  # NaN is reported below; overflow gives inf
-        u = g.copy() if velocity is None else m * _state("velocity", velocity, g) + g
-        v = u.copy() if accumulation is None else _state("accumulation", accumulation, g) + u
+        u = g.copy() if vel is None else m * vel + g
+        v = u.copy() if acc is None else acc + u
     u = u.astype(np.result_type(u, v), copy=False)
     kk = _k(k, v.size)
-    sel = _topk_mask(v, kk, "the accumulation v")
+    parts = {"grad": g, "velocity": vel, "accumulation": acc}
+    _no_new_nan(v, "accumulation + momentum * velocity + grad", parts)
+    _no_overflow(v, "accumulation + momentum * velocity + grad", parts)
+    sel = _topk_mask(v, kk)
     zero = v.dtype.type(0)
     return DGCStep(np.where(sel, v, zero), np.where(sel, zero, u), np.where(sel, zero, v))
 
 
-def _topk_mask(v: Array, k: int, what: str) -> NDArray[np.bool_]:
+def _no_new_nan(v: Array, what: str, parts: dict[str, Array | None]) -> None:
+    """``ValueError`` naming the arguments whose values at the first NaN of ``v`` produced it."""
+    if not (v.size and np.isnan(np.max(v))):
+        return
+    for name, a in parts.items():
+        if a is not None:
+            no_nan(name, a, "top-k selection needs comparable values")
+    i = int(np.flatnonzero(np.isnan(v.reshape(-1)))[0])
+    shown = ", ".join(f"{name}={float(a.reshape(-1)[i])!r}" for name, a in parts.items() if a is not None)
+    raise ValueError(
+        f"{what} is NaN at flat index {i} ({shown}: inf - inf or 0 * inf); top-k needs comparable values"
+    )
+
+
+def _no_overflow(v: Array, what: str, parts: dict[str, Array | None]) -> None:
+    """``ValueError`` if ``v`` is infinite where every part is finite: the exact sum overflows the dtype."""
+    if v.size and not np.all(np.isfinite(v)):
+        arrays = {k: a for k, a in parts.items() if a is not None}
+        if all(np.all(np.isfinite(a)) for a in arrays.values()):
+            i = int(np.flatnonzero(~np.isfinite(v.reshape(-1)))[0])
+            shown = ", ".join(f"{name}={float(a.reshape(-1)[i])!r}" for name, a in arrays.items())
+            raise ValueError(
+                f"{what} overflows {v.dtype} to inf at flat index {i} ({shown}): "
+                "rescale the gradients or pass float64"
+            )
+
+
+def _topk_mask(v: Array, k: int) -> NDArray[np.bool_]:
     """The ``k`` largest ``|v|``, ties at the cut going to the higher flat index, in O(n)."""
     mag = np.abs(v).ravel()
-    if np.isnan(mag).any():
-        raise ValueError(f"{what} holds NaN; top-k selection needs comparable values")
     n = mag.size
     sel = np.zeros(n, dtype=bool)
     if k == n:
@@ -351,24 +393,15 @@ def _state(name: str, value: ArrayLike, like: Array) -> Array:
 
 
 def _k(k: int, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {k!r}")
-    if not 0 <= k <= n:
-        raise ValueError(f"k must be in [0, {n}] (the number of entries), got {k}")
-    return int(k)
+    kk = check_int("k", k)
+    if not 0 <= kk <= n:
+        raise ValueError(f"k must be in [0, {n}] (the number of entries), got {kk}")
+    return kk
 
 
 def _ratio(ratio: float) -> float:
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.integer, np.floating)):
-        raise TypeError(f"ratio must be a real number, got {ratio!r}")
-    if not 0.0 <= float(ratio) <= 1.0:
-        raise ValueError(f"ratio must be in [0, 1], got {ratio!r}")
-    return float(ratio)
+    return check_real("ratio", ratio, 0.0, 1.0)
 
 
 def _momentum(momentum: float) -> float:
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.integer, np.floating)):
-        raise TypeError(f"momentum must be a real number, got {momentum!r}")
-    if not 0.0 <= float(momentum) <= 1.0:
-        raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
-    return float(momentum)
+    return check_real("momentum", momentum, 0.0, 1.0)

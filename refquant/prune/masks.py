@@ -57,7 +57,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array, check_choice, normalize_axis
+from refquant._validate import as_float_array, check_choice, normalize_axis, show_values
+from refquant.prune import _checks
 
 __all__ = [
     "COUNT_RULES",
@@ -262,6 +263,7 @@ def random_mask(
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    _checks.check_shape_int_array("w", w)
     shape = np.shape(w)
     existing = existing_as_bool("existing_mask", existing_mask, shape)
     _check_choices(relative_to, count_rule, "lowest_index")
@@ -317,8 +319,13 @@ def structured_mask(
     -----
     .. math:: \\|w_{j}\\|_p = \\Big(\\sum_{i} |w_{j,i}|^p\\Big)^{1/p}
 
-    computed in float64 (scaled by the slice's max for ``p`` other than 1 and
-    ``inf``, so nothing overflows). Source: Li et al. 2017, "Pruning filters
+    computed in float64, each slice divided by its largest magnitude first (as
+    LAPACK's ``nrm2``), so no intermediate overflows or underflows; where norms
+    exceed float64 (huge weights, or ``p < 1``) the slices are ranked exactly
+    on the norms times a common power of two, or on ``log2`` of the norms
+    when even that overflows. ``p <= 0``, NaN and non-real ``p`` raise (no
+    norm is defined; ``p = 0`` would count nonzeros). NaN scores raise;
+    slices holding ``±inf`` have an infinite norm. Source: Li et al. 2017, "Pruning filters
     for efficient ConvNets" (L1 of filters); ``torch.nn.utils.prune.LnStructured``.
 
     Examples
@@ -340,7 +347,7 @@ def structured_mask(
     check_amount(amount)
     if existing is not None:
         s = np.where(existing, s, 0)
-    norms = slice_norms(s, ax, p)
+    norms = slice_ranking(s, ax, p)
     alive = None if existing is None else _any_except(existing, ax)
     pruned = _pruned(norms, alive, amount, relative_to, count_rule, ties)
     return expand_slices(~pruned, ax, wa.shape, existing)
@@ -351,42 +358,26 @@ def structured_mask(
 
 def check_norm_order(p: object) -> None:
     """``p`` must be a real ``> 0`` (``inf`` allowed)."""
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
-        raise TypeError(f"p must be a real number > 0 (or inf), got {p!r}")
-    if not float(p) > 0:
-        raise ValueError(f"p must be > 0 (or inf), got {p!r}")
+    _checks.check_norm_order("p", p)
 
 
 def slice_norms(values: FloatArray, axis: int, p: float) -> NDArray[np.float64]:
     """Lp norm of every slice ``values[..., j, ...]`` along ``axis``, in float64 (internal).
 
     Streams blocks of about 2**16 entries (float64 temporaries stay small);
-    for ``p`` other than 1 and ``inf`` each slice is divided by its max first,
-    so ``|x|**p`` neither overflows nor underflows.
+    for ``p`` other than 1 and ``inf`` each slice is divided by its largest
+    finite magnitude first (for ``p = 1`` only if the plain sum overflows), so
+    ``|x|**p`` neither overflows nor underflows: a norm is ``inf`` only if it
+    exceeds float64 or its slice holds ``±inf``.
     """
-    a = as_slices(values, axis)
-    rows, length = a.shape
-    out = np.zeros(rows)
-    if length == 0:
-        return out
-    step = max(1, (1 << 16) // length)
-    for i in range(0, rows, step):
-        x = np.abs(a[i : i + step], dtype=np.float64)
-        if p == math.inf:
-            out[i : i + step] = x.max(axis=1)
-            continue
-        if p == 1:
-            out[i : i + step] = x.sum(axis=1)
-            continue
-        top = x.max(axis=1)
-        scale = np.where((top > 0) & np.isfinite(top), top, 1.0)
-        x /= scale[:, None]
-        if p == 2:
-            total = np.einsum("ij,ij->i", x, x)
-        else:
-            total = np.power(x, float(p), out=x).sum(axis=1)
-        out[i : i + step] = np.where(np.isinf(top), np.inf, total ** (1.0 / float(p)) * scale)
-    return out
+    t, scale = _checks.lp_sums(as_slices(values, axis), float(p))
+    return _checks.norms_of(t, scale, float(p))
+
+
+def slice_ranking(values: FloatArray, axis: int, p: float) -> NDArray[np.float64]:
+    """Keys that order the slices as their Lp norms do, even where the norms exceed float64 (internal)."""
+    t, scale = _checks.lp_sums(as_slices(values, axis), float(p))
+    return _checks.norm_ranking_key(t, scale, float(p))
 
 
 def as_slices(x: NDArray[Any], axis: int) -> NDArray[Any]:
@@ -447,34 +438,78 @@ def _pruned_along(
     count_rule: CountRule,
     ties: TiePolicy,
 ) -> Mask:
+    """``_pruned`` on every 1-D slice along ``axis`` at once, without a Python loop over the slices."""
     x = np.moveaxis(s, axis, -1)
     length = x.shape[-1]
     rows = x.reshape(math.prod(x.shape[:-1]), length)
-    if existing is not None:
-        ex = np.moveaxis(existing, axis, -1).reshape(rows.shape)
-        out = np.stack(
-            [_pruned(r, e, amount, relative_to, count_rule, ties) for r, e in zip(rows, ex, strict=True)]
-        )
+    if existing is None:
+        k = np.full(rows.shape[0], pruned_count(amount, length, count_rule=count_rule), dtype=np.int64)
+        out = _select_rows(rows, None, k, ties)
     else:
-        k = pruned_count(amount, length, count_rule=count_rule)
-        out = _select_rows(rows, k, ties)
+        alive = np.moveaxis(existing, axis, -1).reshape(rows.shape)
+        n_left = np.count_nonzero(alive, axis=1).astype(np.int64)
+        k = _new_counts(amount, length, n_left, relative_to, count_rule)
+        out = _select_rows(rows, alive, k, ties)
     return np.moveaxis(out.reshape(x.shape), -1, axis)
 
 
-def _select_rows(rows: FloatArray, k: int, ties: str) -> Mask:
-    """``select_pruned`` on every row at once (same ``k`` for each)."""
-    length = rows.shape[1]
+def _new_counts(
+    amount: float, n_total: int, n_left: NDArray[np.int64], relative_to: RelativeTo, count_rule: CountRule
+) -> NDArray[np.int64]:
+    """``_new_count`` for every row (``n_left`` per row, ``n_total`` entries in each)."""
+    if relative_to == "total":
+        target = pruned_count(amount, n_total, count_rule=count_rule)
+        return np.maximum(0, target - (n_total - n_left))
+    if isinstance(amount, numbers.Integral):
+        over = np.flatnonzero(n_left < amount)
+        if over.size:
+            pruned_count(amount, int(n_left[over[0]]), count_rule=count_rule)  # raises its message
+        return np.full(n_left.shape, int(amount), dtype=np.int64)
+    prod = float(amount) * n_left.astype(np.float64)  # the float64 product of pruned_count
+    rule = {"round": np.rint, "floor": np.floor, "ceil": np.ceil}[count_rule]
+    return np.asarray(rule(prod), dtype=np.int64)
+
+
+def _select_rows(rows: FloatArray, alive: Mask | None, k: NDArray[np.int64], ties: str) -> Mask:
+    """``select_pruned`` on every row at once, among the ``alive`` entries, ``k[r]`` in row ``r``.
+
+    One ``np.partition`` (O(n)) finds every row's threshold: dead entries
+    become ``+inf`` (they cannot change an order statistic of rank <= the
+    number alive, value for value), and row ``r`` gets ``K - rank_r`` extra
+    ``-inf`` (``K`` the largest rank), which makes the ``K``-th smallest of
+    every padded row its ``rank_r``-th smallest. Ties at the threshold are
+    resolved in index order by a cumulative count, as ``select_pruned`` does.
+    """
+    n_rows, length = rows.shape
+    n_left = np.full(n_rows, length, dtype=np.int64) if alive is None else np.count_nonzero(alive, axis=1)
     rank = k + 1 if ties == "keep" else k
-    if rank == 0 or rank > length or rows.shape[0] == 0:
-        return np.full(rows.shape, rank > length)
-    t = np.partition(rows, rank - 1, axis=1)[:, rank - 1 : rank]
-    if ties == "prune":
-        return rows <= t
-    pruned = rows < t
-    if ties == "lowest_index":
-        need = k - np.count_nonzero(pruned, axis=1)
-        tied = rows == t
-        pruned |= tied & (np.cumsum(tied, axis=1) <= need[:, None])
+    nothing, everything = rank == 0, rank > n_left
+    active = ~(nothing | everything)
+    pruned = np.zeros(rows.shape, dtype=bool)
+    if np.any(active):
+        vals = rows if alive is None else np.where(alive, rows, rows.dtype.type(np.inf))
+        r = np.where(active, rank, 1)
+        top = int(r.max())
+        pad = top - r
+        width = int(pad.max())
+        if width:
+            fill = np.where(np.arange(width) < pad[:, None], -np.inf, np.inf).astype(rows.dtype)
+            vals_pad = np.concatenate([vals, fill], axis=1)
+        else:
+            vals_pad = vals
+        t = np.partition(vals_pad, top - 1, axis=1)[:, top - 1 : top]
+        pruned = vals <= t if ties == "prune" else vals < t
+        if alive is not None:
+            pruned &= alive
+        if ties == "lowest_index":
+            need = k - np.count_nonzero(pruned, axis=1)
+            tied = vals == t
+            if alive is not None:
+                tied &= alive
+            pruned |= tied & (np.cumsum(tied, axis=1) <= need[:, None])
+        pruned &= active[:, None]
+    if np.any(everything):
+        pruned[everything] = True if alive is None else alive[everything]
     return pruned
 
 
@@ -503,8 +538,7 @@ def _score_array(
 
 
 def _check_no_nan(name: str, a: FloatArray) -> None:
-    if a.size and np.isnan(np.max(a)):
-        raise ValueError(f"{name} contains NaN: scores must be comparable")
+    _checks.no_nan(name, a)
 
 
 def existing_as_bool(name: str, mask: ArrayLike | None, shape: tuple[int, ...]) -> Mask | None:
@@ -518,8 +552,9 @@ def existing_as_bool(name: str, mask: ArrayLike | None, shape: tuple[int, ...]) 
         return m
     if m.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be a bool or 0/1 array, got dtype {m.dtype}")
-    if not np.all((m == 0) | (m == 1)):
-        raise ValueError(f"{name} must hold only 0 and 1, got other values")
+    bad = ~((m == 0) | (m == 1))
+    if np.any(bad):
+        raise ValueError(f"{name} must hold only 0 and 1 (or bool), got {show_values(m[bad])}")
     return m != 0
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_float_array
+from refquant.prune._checks import no_nan
 from refquant.prune.masks import (
     CountRule,
     FloatArray,
@@ -25,9 +26,7 @@ from refquant.prune.masks import (
     RelativeTo,
     TiePolicy,
     _check_choices,
-    _check_no_nan,
     _new_count,
-    _score_array,
     check_amount,
     existing_as_bool,
 )
@@ -93,55 +92,138 @@ def global_masks(
     mask_list = _per_tensor("existing_masks", existing_masks, len(arrays))
     _check_choices(relative_to, count_rule, ties)
     check_amount(amount)
-    srcs: list[FloatArray] = []
-    exist: list[Mask | None] = []
-    is_abs: list[bool] = []
+    tensors: list[_Tensor] = []
     for i, (w, sc, em) in enumerate(zip(arrays, score_list, mask_list, strict=True)):
-        if sc is None:
-            _check_no_nan(f"ws[{i}]", w)
-            srcs.append(w)
-        else:
-            srcs.append(_score_array(w, sc, name=f"scores[{i}]"))
-        is_abs.append(sc is None)
-        exist.append(existing_as_bool(f"existing_masks[{i}]", em, w.shape))
-    dtype = np.result_type(*[s.dtype for s in srcs]) if srcs else np.dtype(np.float32)
+        src = w if sc is None else _score_source(w, sc, f"scores[{i}]")
+        ex = existing_as_bool(f"existing_masks[{i}]", em, w.shape)
+        tensors.append(_Tensor(f"ws[{i}]" if sc is None else f"scores[{i}]", src, sc is None, ex))
+    if not tensors:
+        return []
+    dtype = np.result_type(*[t.src.dtype for t in tensors])
     if dtype.itemsize > 8:
         raise TypeError(f"global_masks supports float16/32/64 scores, got {dtype}")
     key_dtype = np.dtype(np.float32) if dtype.itemsize <= 4 else np.dtype(np.float64)
-
-    def getter(i: int) -> Callable[[], FloatArray]:
-        def get() -> FloatArray:
-            s = np.abs(srcs[i]) if is_abs[i] else srcs[i]
-            s = s.reshape(-1)
-            em = exist[i]
-            return s if em is None else s[em.reshape(-1)]
-
-        return get
-
-    getters = [getter(i) for i in range(len(srcs))]
-    n_total = sum(s.size for s in srcs)
-    n_left = sum(
-        s.size if em is None else int(np.count_nonzero(em)) for s, em in zip(srcs, exist, strict=True)
-    )
+    chunks = _chunks(tensors)
+    for c in chunks:
+        c.check_nan()
+    n_total = sum(t.src.size for t in tensors)
+    n_left = sum(c.n_left for c in chunks)
     k = _new_count(amount, n_total, n_left, relative_to, count_rule)
 
     rank = k + 1 if ties == "keep" else k
     if rank == 0 or rank > n_left:  # rank 0: nothing to prune; "keep" with k = n_left: everything
-        return [
-            _keep_from(np.full(get().size, rank > n_left), em, s.shape)
-            for get, s, em in zip(getters, srcs, exist, strict=True)
-        ]
-    t, need = _radix_select(getters, rank, key_dtype, nonnegative=all(is_abs))
-    out = []
-    for get, s, em in zip(getters, srcs, exist, strict=True):
-        v = get()
+        return [m for c in chunks for m in c.keep(np.full(c.n_left, rank > n_left))]
+    if len(chunks) == 1:  # one partition: the same threshold as the radix selection
+        v = chunks[0].values()
+        t: Any = np.partition(v, rank - 1)[rank - 1]
+        need = rank - int(np.count_nonzero(v < t))
+    else:
+        t, need = _radix_select(
+            [c.values for c in chunks], rank, key_dtype, nonnegative=all(x.absolute for x in tensors)
+        )
+    out: list[Mask] = []
+    for c in chunks:
+        v = c.values()
         pruned = v <= t if ties == "prune" else v < t
         if ties == "lowest_index" and need:
             tied = np.flatnonzero(v == t)[:need]
             pruned[tied] = True
             need -= tied.size
-        out.append(_keep_from(pruned, em, s.shape))
+        out += c.keep(pruned)
     return out
+
+
+_CHUNK = 1 << 16  # tensors smaller than this are selected in groups of about this many entries
+
+
+class _Tensor:
+    """One tensor's scores (``|src|`` when ``absolute``), existing mask, and the name of its argument."""
+
+    def __init__(self, name: str, src: FloatArray, absolute: bool, existing: Mask | None) -> None:
+        self.name, self.src, self.absolute, self.existing = name, src, absolute, existing
+
+
+class _Chunk:
+    """Consecutive tensors whose remaining scores are handled as one flat array (built on demand)."""
+
+    def __init__(self, tensors: list[_Tensor]) -> None:
+        self.tensors = tensors
+        self.sizes = [t.src.size for t in tensors]
+        self.alive: Mask | None = None
+        if any(t.existing is not None for t in tensors):
+            alive = np.ones(sum(self.sizes), dtype=bool)
+            off = 0
+            for t, n in zip(tensors, self.sizes, strict=True):
+                if t.existing is not None:
+                    alive[off : off + n] = t.existing.reshape(-1)
+                off += n
+            self.alive = alive
+        self.n_left = sum(self.sizes) if self.alive is None else int(np.count_nonzero(self.alive))
+
+    def raw(self) -> FloatArray:
+        if len(self.tensors) == 1:
+            t = self.tensors[0]
+            return np.abs(t.src).reshape(-1) if t.absolute else t.src.reshape(-1)
+        flat = np.concatenate([t.src.reshape(-1) for t in self.tensors])
+        flags = [t.absolute for t in self.tensors]
+        if all(flags):
+            return np.abs(flat)
+        if any(flags):
+            return np.where(np.repeat(flags, self.sizes), np.abs(flat), flat)
+        return flat
+
+    def values(self) -> FloatArray:
+        v = self.raw()
+        return v if self.alive is None else v[self.alive]
+
+    def check_nan(self) -> None:
+        v = self.raw()
+        if v.size and np.isnan(np.max(v)):
+            first = int(np.flatnonzero(np.isnan(v))[0])
+            ends = np.cumsum(self.sizes)
+            i = int(np.searchsorted(ends, first, side="right"))
+            t = self.tensors[i]
+            no_nan(t.name, t.src)
+
+    def keep(self, pruned: Mask) -> list[Mask]:
+        """The kept masks of the chunk's tensors from the pruned set over its remaining entries."""
+        if self.alive is None:
+            keep = ~pruned
+        else:
+            keep = self.alive.copy()
+            keep[self.alive] = ~pruned
+        if len(self.tensors) == 1:
+            return [keep.reshape(self.tensors[0].src.shape)]
+        parts = np.split(keep, np.cumsum(self.sizes)[:-1])
+        return [part.reshape(t.src.shape) for part, t in zip(parts, self.tensors, strict=True)]
+
+
+def _chunks(tensors: list[_Tensor]) -> list[_Chunk]:
+    out: list[_Chunk] = []
+    group: list[_Tensor] = []
+    size = 0
+    for t in tensors:
+        if t.src.size >= _CHUNK:
+            if group:
+                out.append(_Chunk(group))
+                group, size = [], 0
+            out.append(_Chunk([t]))
+            continue
+        group.append(t)
+        size += t.src.size
+        if size >= _CHUNK:
+            out.append(_Chunk(group))
+            group, size = [], 0
+    if group:
+        out.append(_Chunk(group))
+    return out
+
+
+def _score_source(w: FloatArray, scores: ArrayLike, name: str) -> FloatArray:
+    s = as_float_array(name, scores)
+    if s.shape != w.shape:
+        raise ValueError(f"{name} must have the shape of ws[{name[7:-1]}] {w.shape}, got {s.shape}")
+    return s
 
 
 def _radix_select(
@@ -182,18 +264,14 @@ def _radix_select(
     return key.view(key_dtype)[0], rank
 
 
-def _keep_from(pruned: Mask, existing: Mask | None, shape: tuple[int, ...]) -> Mask:
-    """Kept mask of ``shape`` from a pruned set over the remaining (or all) entries."""
-    if existing is None:
-        return np.asarray(~pruned.reshape(shape))
-    keep = existing.copy()
-    keep.reshape(-1)[np.flatnonzero(existing)[pruned]] = False
-    return keep
-
-
 def _per_tensor(name: str, items: Sequence[ArrayLike | None] | None, n: int) -> list[ArrayLike | None]:
     if items is None:
         return [None] * n
     if isinstance(items, np.ndarray) or not isinstance(items, Sequence) or len(items) != n:
-        raise ValueError(f"{name} must be a sequence of {n} arrays (or None), got {type(items).__name__}")
+        got = (
+            f"{type(items).__name__} of length {len(items)}"
+            if isinstance(items, Sequence)
+            else type(items).__name__
+        )
+        raise ValueError(f"{name} must be a sequence of {n} arrays (or None), got {got}")
     return list(items)

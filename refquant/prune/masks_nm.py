@@ -195,6 +195,14 @@ def block_mask(
     neural networks"; TF-MOT ``prune_low_magnitude(block_size=...,
     block_pooling_type=...)``.
 
+    A ``block_shape`` larger than the weight is clipped to it (one block
+    along that axis; ``"zero_pad"`` still divides by the full ``h * w``):
+    nothing is padded, memory stays proportional to ``w``. Scores are pooled
+    in float64, sums scaled by a power of two when they could overflow (the
+    ranking is unchanged), so finite scores give finite block scores. NaN
+    scores raise ``ValueError``; ``±inf`` are ordinary values (a block holding
+    both raises).
+
     Examples
     --------
     >>> w = np.array([[1.0, 1.0, 0.1], [1.0, 1.0, 0.1], [0.2, 0.2, 9.0]])
@@ -221,33 +229,59 @@ def block_mask(
     if existing is not None:
         s = np.where(existing, s, 0)
     (rows, cols), (bh, bw) = wa.shape, (int(block_shape[0]), int(block_shape[1]))
-    nb_r, nb_c = math.ceil(rows / bh), math.ceil(cols / bw)
-    fill = -np.inf if (pool == "max" and edge == "present") else 0.0
-    padded = np.full((nb_r * bh, nb_c * bw), fill)
-    padded[:rows, :cols] = s
-    blocks = padded.reshape(nb_r, bh, nb_c, bw)
-    if pool == "max":
-        block_scores = blocks.max(axis=(1, 3))
-    else:
+    # a block larger than the weight is clipped to it: the same tiling, no padding (memory O(H W))
+    eh, ew = min(bh, max(rows, 1)), min(bw, max(cols, 1))
+    nb_r, nb_c = math.ceil(rows / eh), math.ceil(cols / ew)
+    size_r, size_c = _block_sizes(rows, eh, nb_r), _block_sizes(cols, ew, nb_c)
+    block_scores = _pool(s, eh, ew, nb_r, nb_c, pool)
+    if pool == "max" and edge == "zero_pad":  # partial blocks also hold padding zeros
+        partial = np.outer(size_r, size_c) < bh * bw
+        block_scores = np.where(partial, np.maximum(block_scores, 0.0), block_scores)
+    elif pool == "avg":
         sizes = (
-            np.outer(_block_sizes(rows, bh, nb_r), _block_sizes(cols, bw, nb_c))
-            if edge == "present"
-            else np.full((nb_r, nb_c), bh * bw)
+            np.outer(size_r, size_c) if edge == "present" else np.full((nb_r, nb_c), float(bh) * float(bw))
         )
-        with np.errstate(invalid="ignore"):  # inf - inf: reported below
-            block_scores = blocks.sum(axis=(1, 3)) / sizes
+        block_scores = block_scores / sizes
     if np.isnan(block_scores).any():
         raise ValueError("scores give a NaN block average (a block holds both +inf and -inf)")
     alive = None
     if existing is not None:
-        pad_alive = np.zeros(padded.shape, dtype=bool)
-        pad_alive[:rows, :cols] = existing
-        alive = np.logical_or.reduce(pad_alive.reshape(nb_r, bh, nb_c, bw), axis=(1, 3))
+        alive = np.zeros((nb_r, nb_c), dtype=bool)
+        if alive.size:
+            alive = np.logical_or.reduceat(
+                np.logical_or.reduceat(existing, np.arange(0, cols, ew), axis=1),
+                np.arange(0, rows, eh),
+                axis=0,
+            )
     pruned = _pruned(block_scores, alive, amount, relative_to, count_rule, ties)
-    keep = np.repeat(np.repeat(~pruned, bh, axis=0), bw, axis=1)[:rows, :cols]
+    keep = np.repeat(np.repeat(~pruned, size_r, axis=0), size_c, axis=1)
     if existing is not None:
         keep &= existing
     return np.ascontiguousarray(keep)
+
+
+def _pool(s: FloatArray, eh: int, ew: int, nb_r: int, nb_c: int, pool: str) -> NDArray[np.float64]:
+    """Max, or sum, of every ``eh x ew`` block in float64; sums scaled by a power of two if need be.
+
+    Only the ranking of the block scores matters, and a power of two keeps it
+    exactly (it only shifts exponents; values below ``2**-1000`` times the
+    largest may be flushed).
+    """
+    if nb_r == 0 or nb_c == 0:
+        return np.zeros((nb_r, nb_c))
+    x = np.asarray(s, dtype=np.float64)
+    starts_r, starts_c = np.arange(0, s.shape[0], eh), np.arange(0, s.shape[1], ew)
+    if pool == "max":
+        return np.asarray(np.maximum.reduceat(np.maximum.reduceat(x, starts_c, axis=1), starts_r, axis=0))
+    top = float(np.max(np.abs(x)))
+    if not math.isfinite(top):
+        finite = np.abs(x[np.isfinite(x)])
+        top = float(finite.max()) if finite.size else 0.0
+    shift = int(np.frexp(top)[1]) + (eh * ew).bit_length() - 1020
+    if shift > 0:
+        x = np.ldexp(x, -shift)
+    with np.errstate(invalid="ignore"):  # inf - inf: reported by the caller
+        return np.asarray(np.add.reduceat(np.add.reduceat(x, starts_c, axis=1), starts_r, axis=0))
 
 
 def _block_sizes(length: int, b: int, nb: int) -> NDArray[np.int64]:

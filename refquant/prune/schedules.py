@@ -21,18 +21,25 @@ between.
 * :func:`iterative_pruning_sparsity` -- the overall sparsity after ``k``
   rounds of pruning a fraction of what is left (lottery-ticket rounds).
 
-These compute in float64 with the exact formulas. TF-MOT's schedules,
+These compute in float64 with the exact formulas. Arguments are validated:
+sparsities and rates are real numbers in [0, 1] (NaN, bools and strings
+raise), ``power`` finite and > 0, steps and counts ints (not bools, not
+floats) within int64, ``frequency >= 1`` and ``end_step >= begin_step``;
+``step`` may be any int64 values (``t - t0`` is never formed where it could
+wrap around). TF-MOT's schedules,
 bit for bit in float32, are :mod:`refquant.interop.tfmot`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_int_array
+from refquant.prune._checks import check_int, check_real
 
 __all__ = [
     "ScheduleStep",
@@ -240,6 +247,11 @@ def gradual_magnitude_pruning(
     _check_int("n_steps", n_steps, minimum=1)
     _check_int("frequency", frequency, minimum=1)
     _check_int("begin_step", begin_step, minimum=0)
+    if begin_step + n_steps * frequency > _INT64_MAX:
+        raise ValueError(
+            f"begin_step + n_steps * frequency must fit in int64 (the last pruning step), got "
+            f"begin_step={begin_step}, n_steps={n_steps}, frequency={frequency}"
+        )
     return polynomial_decay(
         step,
         initial_sparsity=initial_sparsity,
@@ -291,8 +303,8 @@ def iterative_pruning_sparsity(rounds: ArrayLike, *, rate: float) -> NDArray[np.
 def _decay(t: NDArray[np.int64], si: float, sf: float, t0: int, t1: int, power: float) -> NDArray[np.float64]:
     if t1 == t0:
         p = (t >= t0).astype(np.float64)
-    else:
-        p = np.clip((t - t0).astype(np.float64) / float(t1 - t0), 0.0, 1.0)
+    else:  # clip the steps first: t - t0 cannot wrap around in int64
+        p = (np.clip(t, t0, t1) - t0).astype(np.float64) / float(t1 - t0)
     # s_i + (s_f - s_i) q with q = 1 - (1 - p)**power increasing in p: every rounding is monotone
     s = si + (sf - si) * (1.0 - np.power(1.0 - p, power))
     s = np.clip(s, min(si, sf), max(si, sf))
@@ -308,12 +320,12 @@ def step_gate(t: NDArray[np.int64], t0: int, t1: int, frequency: int) -> NDArray
     return np.asarray(in_range & (np.mod(t - t0, frequency) == 0))
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _check_int(name: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    """An int (not a bool) in ``[minimum, 2**63 - 1]``: steps are compared as int64."""
+    return check_int(name, value, minimum=minimum, maximum=_INT64_MAX)
 
 
 def _check_steps(begin_step: int, end_step: int, frequency: int, *, allow_no_end: bool) -> None:
@@ -327,16 +339,8 @@ def _check_steps(begin_step: int, end_step: int, frequency: int, *, allow_no_end
 
 
 def _sparsity(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return float(value)
+    return check_real(name, value, 0.0, 1.0)
 
 
 def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not (np.isfinite(float(value)) and float(value) > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return float(value)
+    return check_real(name, value, 0.0, math.inf, lo_open=True, hi_open=True)

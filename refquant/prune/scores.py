@@ -17,10 +17,17 @@ score                            formula                                     gra
 :func:`obd_saliency`             ``h_kk * w_k**2 / 2``                       weight
 ===============================  ==========================================  ================
 
-All are elementwise or reductions in the inputs' float dtype (integers are
-promoted to float64) and never modify their inputs. NaN propagates into the
-score of the entries (or neurons) it touches, except in :func:`snip_scores`,
-whose normalization would spread it to every score: there it raises.
+All are elementwise or reductions; results have the inputs' promoted float
+dtype (integers and bools are promoted to float64) and the inputs are never
+modified. NaN propagates into the score of the entries (or neurons) it
+touches, except in :func:`snip_scores`, whose normalization would spread it
+to every score: there it raises.
+
+**Overflow.** Products and sums are formed without intermediate overflow
+(mantissas times powers of two; sums and norms scaled by a power of two or by
+their largest entry, as LAPACK's ``nrm2``), then rounded once to the result
+dtype: ``±inf`` only where the exact score exceeds the dtype, never a NaN
+from an intermediate ``0 * inf`` or ``inf - inf``.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_float_array, check_choice, normalize_axis
+from refquant.prune import _checks
+from refquant.prune.scores_hessian import linear_mse_hessian_diag, obd_saliency
 
 __all__ = [
     "linear_mse_hessian_diag",
@@ -112,33 +121,49 @@ def snip_scores(weights: Sequence[ArrayLike], grads: Sequence[ArrayLike]) -> lis
     ``kappa`` connections of the whole network); pass one tensor for a
     per-layer normalization. The normalization does not change the ranking.
 
-    The products are formed in the promoted float dtype, the sum is
-    accumulated in float64 and the quotient rounded once to that dtype.
+    The products are formed in float64 divided by the power of two of the
+    largest, so nothing overflows (``w = g = 1e200`` is fine; products
+    ``2**1000`` times below the largest score 0); one rounding to the dtype.
 
     Examples
     --------
     >>> [s.tolist() for s in snip_scores([[1.0, -2.0], [[4.0]]], [[3.0, 1.0], [[-0.75]]])]
     [[0.375, 0.25], [[0.375]]]
     """
+    for name, seq in (("weights", weights), ("grads", grads)):
+        if isinstance(seq, np.ndarray) or not isinstance(seq, Sequence):
+            shown = f"an array of shape {seq.shape}" if isinstance(seq, np.ndarray) else type(seq).__name__
+            raise TypeError(f"{name} must be a sequence (list) of arrays, got {shown}")
     if len(weights) != len(grads):
         raise ValueError(f"weights and grads must have the same length, got {len(weights)} and {len(grads)}")
     if not weights:
         raise ValueError("weights must hold at least one tensor")
+    return _snip(
+        [(f"weights[{i}]", w, f"grads[{i}]", g) for i, (w, g) in enumerate(zip(weights, grads, strict=True))]
+    )
+
+
+def _snip(pairs: list[tuple[str, ArrayLike, str, ArrayLike]]) -> list[Array]:
+    """SNIP's normalized ``|g w|``; the names are the caller's arguments, for the messages."""
     products = []
-    for i, (w, g) in enumerate(zip(weights, grads, strict=True)):
-        wa, ga = as_float_array(f"weights[{i}]", w), as_float_array(f"grads[{i}]", g)
+    for wname, w, gname, g in pairs:
+        wa, ga = as_float_array(wname, w), as_float_array(gname, g)
         if wa.shape != ga.shape:
-            raise ValueError(f"grads[{i}] must have the shape of weights[{i}] {wa.shape}, got {ga.shape}")
-        for name, arr in ((f"weights[{i}]", wa), (f"grads[{i}]", ga)):
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"{name} must be finite (SNIP's normalization would spread NaN/inf)")
-        products.append(np.abs(ga * wa))
-    total = sum(float(np.sum(p, dtype=np.float64)) for p in products)
-    if total == 0.0:
-        raise ValueError("every g * w is zero: SNIP's normalization is 0 / 0")
-    if not np.isfinite(total):
-        raise ValueError("the sum of |g * w| overflows float64")
-    return [(p / np.float64(total)).astype(p.dtype) for p in products]
+            raise ValueError(f"{gname} must have the shape of {wname} {wa.shape}, got {ga.shape}")
+        for name, arr in ((wname, wa), (gname, ga)):
+            _checks.all_finite(name, arr, "SNIP's normalization would spread NaN/inf")
+        products.append((_checks.product(np.abs(wa), np.abs(ga)), np.result_type(wa.dtype, ga.dtype)))
+    top = max((int(e[m != 0].max()) for (m, e), _ in products if np.any(m != 0)), default=None)
+    if top is None:
+        names = " and ".join(f"{p[0]}, {p[2]}" for p in pairs) if len(pairs) == 1 else "weights and grads"
+        shapes = ", ".join(str(np.shape(p[1])) for p in pairs)
+        raise ValueError(
+            f"{names} (shapes {shapes}) give g * w = 0 everywhere: SNIP's normalization is 0 / 0"
+        )
+    # all |g w| / 2**top, the largest in [0.25, 1)
+    scaled = [_checks.join(m, e - top) for (m, e), _ in products]
+    total = sum(float(np.sum(x)) for x in scaled)
+    return [(x / total).astype(dt) for x, (_, dt) in zip(scaled, products, strict=True)]
 
 
 def snip_score(w: ArrayLike, grad: ArrayLike) -> Array:
@@ -165,7 +190,7 @@ def snip_score(w: ArrayLike, grad: ArrayLike) -> Array:
     >>> snip_score([2.0, -1.0, 0.5], [0.5, 1.0, -4.0]).tolist()
     [0.25, 0.25, 0.5]
     """
-    return snip_scores([w], [grad])[0]
+    return _snip([("w", w, "grad", grad)])[0]
 
 
 def taylor_activation_score(
@@ -245,20 +270,36 @@ def taylor_activation_score(
     if ax == 0:
         raise ValueError("axis must not be 0, the batch axis")
     check_choice("reduction", reduction, ("per_example", "abs_of_mean", "mean_of_abs"))
-    prod = np.moveaxis(aa * ga, ax, 1)  # (N, units, positions...)
-    prod = prod.reshape(prod.shape[0], prod.shape[1], -1)
-    if prod.shape[0] == 0 or prod.shape[2] == 0:
+    do_norm = _checks.check_bool("normalize", normalize)
+    dtype = np.result_type(aa.dtype, ga.dtype)
+    positions = aa.size // max(1, aa.shape[0] * aa.shape[ax])
+    if aa.shape[0] == 0 or positions == 0:
         raise ValueError(f"a must hold at least one example and one position, got shape {aa.shape}")
+    m, e = _checks.product(np.moveaxis(aa, ax, 1), np.moveaxis(ga, ax, 1))  # (N, units, positions...)
+    m, e = m.reshape(m.shape[0], m.shape[1], positions), e.reshape(e.shape[0], e.shape[1], positions)
+    lowest = np.iinfo(np.int64).min
+    finite_nz = np.isfinite(m) & (m != 0)
+    big = np.max(np.where(finite_nz, e, lowest), axis=(0, 2), keepdims=True, initial=lowest)
+    big = np.where(big == lowest, 0, big)  # per neuron: a * dL/da / 2**big has no term above 1
+    prod = _checks.join(m, e - big)
     if reduction == "per_example":
         score = np.mean(np.abs(np.mean(prod, axis=2)), axis=0)
     elif reduction == "abs_of_mean":
         score = np.abs(np.mean(prod, axis=(0, 2)))
     else:
         score = np.mean(np.abs(prod), axis=(0, 2))
-    if normalize:
-        norm = np.sqrt(np.sum(score * score))
-        score = score / norm if norm != 0 else np.zeros_like(score)  # NaN propagates
-    return score
+    big = big.reshape(-1)
+    if do_norm:  # the scores over their L2 norm, both times 2**big: scale by the common largest
+        common = int(big.max()) if big.size else 0
+        rel = _checks.join(*_checks.shifted(score, big - common))
+        r, sc = _checks.lp_sums(rel[None, :], 2.0)
+        norm = float(np.sqrt(r[0]) * sc[0])
+        if np.isnan(norm) or np.isinf(norm):  # as the plain formula: NaN / inf / inf spread, finite / inf = 0
+            out = np.full(rel.shape, np.nan) if np.isnan(norm) else np.where(np.isinf(rel), np.nan, 0.0)
+        else:
+            out = rel / norm if norm != 0 else np.zeros_like(rel)
+        return np.asarray(out).astype(dtype)
+    return _checks.cast(_checks.join(*_checks.shifted(score, big)), dtype)
 
 
 def taylor_neuron_score(
@@ -329,17 +370,29 @@ def taylor_neuron_score(
     check_choice("reduction", reduction, ("square_of_sum", "sum_of_squares"))
     if (b is None) != (grad_b is None):
         raise ValueError("pass both b and grad_b, or neither")
-    terms = (gwa * wa).reshape(wa.shape[0], -1)
+    dtype = np.result_type(wa.dtype, gwa.dtype)
+    m, e = _checks.product(gwa, wa)
+    per = wa.size // wa.shape[0] if wa.shape[0] else 0
+    m, e = m.reshape(wa.shape[0], per), e.reshape(wa.shape[0], per)
+    ba = gba = None
     if b is not None and grad_b is not None:
         ba, gba = as_float_array("b", b), as_float_array("grad_b", grad_b)
         for name, arr in (("b", ba), ("grad_b", gba)):
             if arr.shape != (wa.shape[0],):
-                raise ValueError(f"{name} must have shape ({wa.shape[0]},), got {arr.shape}")
-        terms = np.concatenate([terms, (gba * ba)[:, None]], axis=1)
+                raise ValueError(
+                    f"{name} must have shape ({wa.shape[0]},), one per row of w {wa.shape}, got {arr.shape}"
+                )
+        dtype = np.result_type(dtype, ba.dtype, gba.dtype)
+        mb, eb = _checks.product(gba, ba)
+        m, e = np.concatenate([m, mb[:, None]], axis=1), np.concatenate([e, eb[:, None]], axis=1)
+    if reduction == "sum_of_squares":
+        m, e = m * m, 2 * e
+    s, big = _checks.group_sum(m, e, 1)  # per neuron, scaled by 2**big
     if reduction == "square_of_sum":
-        s = np.sum(terms, axis=1)
-        return s * s
-    return np.sum(terms * terms, axis=1)
+        s, big = s * s, 2 * big
+    exact = _checks.join(*_checks.shifted(s, big))
+    inputs = {"w": wa, "grad_w": gwa, "b": ba, "grad_b": gba}
+    return _checks.finite_result("taylor_neuron_score", exact, dtype, inputs)
 
 
 def movement_score(
@@ -390,14 +443,22 @@ def movement_score(
     wa, ga = as_float_array("w", w), as_float_array("grad", grad)
     if wa.shape != ga.shape:
         raise ValueError(f"grad must have the shape of w {wa.shape}, got {ga.shape}")
-    lr_f = _positive_float("lr", lr)
-    step = lr_f * (wa * ga)
+    lr_f = _checks.check_real("lr", lr, 0.0, np.inf, lo_open=True, hi_open=True)
+    dtype = np.result_type(wa.dtype, ga.dtype)
+    m, e = _checks.product(wa, ga, np.array(lr_f))
+    inputs: dict[str, Array | None] = {"w": wa, "grad": ga}
     if score is None:
-        return -step
+        return _checks.finite_result("movement_score", _checks.join(-m, e), dtype, inputs, {"lr": lr_f})
     sa = as_float_array("score", score)
     if sa.shape != wa.shape:
         raise ValueError(f"score must have the shape of w {wa.shape}, got {sa.shape}")
-    return sa - step
+    ms, es = _checks.split(sa)
+    both_m, both_e = np.stack([ms, -m]), np.stack([es, e])
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, as the plain formula
+        exact = _checks.scaled_sum((both_m, both_e), 0)
+    return _checks.finite_result(
+        "movement_score", exact, np.result_type(dtype, sa.dtype), {**inputs, "score": sa}, {"lr": lr_f}
+    )
 
 
 def wanda_score(w: ArrayLike, x: ArrayLike) -> Array:
@@ -436,7 +497,12 @@ def wanda_score(w: ArrayLike, x: ArrayLike) -> Array:
     multiplies ``|W|`` by its square root: ``||X_j|| / sqrt(nsamples)``, the
     same score up to one constant factor, hence the same masks (up to float
     rounding at exact ties). It accumulates the norms in float32; here the
-    norm is accumulated in float64 and rounded once to the result dtype.
+    norm is accumulated in float64, divided by the column's largest ``|x|``
+    first (LAPACK ``nrm2``'s scaling, so ``x = 1e200`` gives a finite norm),
+    and rounded once to the result dtype; where that norm or the product
+    exceeds the result dtype, the exact product is rounded once instead
+    (``0`` for a zero weight: never ``0 * inf``). NaN in ``x`` raises (it
+    would poison a whole column); NaN in ``w`` propagates to its entry.
 
     Examples
     --------
@@ -449,104 +515,17 @@ def wanda_score(w: ArrayLike, x: ArrayLike) -> Array:
         raise ValueError(f"w must have shape (out, in), got {wa.shape}")
     if xa.ndim < 1 or xa.shape[-1] != wa.shape[1]:
         raise ValueError(f"x must have shape (..., {wa.shape[1]}), got {xa.shape}")
-    x2 = xa.reshape(-1, wa.shape[1]).astype(np.float64)
-    norm = np.sqrt(np.sum(x2 * x2, axis=0))
+    cols = xa.reshape(-1, wa.shape[1]).T
+    _checks.no_nan("x", cols, "its column norms would be NaN")
+    t, scale = _checks.lp_sums(cols, 2.0)  # ||X_j|| = sqrt(t_j) * scale_j
+    norm = _checks.norms_of(t, scale, 2.0)
     dtype = np.result_type(wa.dtype, xa.dtype)
-    return np.abs(wa).astype(dtype) * norm.astype(dtype)
-
-
-def obd_saliency(w: ArrayLike, hessian_diag: ArrayLike) -> Array:
-    """``h_kk * w_k**2 / 2``: Optimal Brain Damage's saliency, with the diagonal Hessian given.
-
-    Parameters
-    ----------
-    w : array_like of float, any shape
-    hessian_diag : array_like of float, shape of ``w``
-        ``d^2 L / d w_k^2`` for every weight (for a linear layer under MSE,
-        :func:`linear_mse_hessian_diag`).
-
-    Returns
-    -------
-    ndarray, shape of ``w``, promoted float dtype (>= 0 where ``h_kk >= 0``)
-
-    Notes
-    -----
-    .. math:: s_k = \\tfrac12\\, h_{kk}\\, w_k^2
-
-    Source: LeCun, Denker & Solla 1990, "Optimal Brain Damage" (NIPS),
-    eq. 6. The second-order change of the loss when ``w_k`` alone is set to
-    zero, ``dL = -g_k w_k + h_kk w_k^2 / 2``, without the gradient term
-    (assumed zero at a trained minimum) and with the off-diagonal terms
-    dropped (exact for one weight at a time; OBD's "diagonal approximation"
-    when several are removed together). For a quadratic loss at its minimum
-    it is the exact increase of the loss.
-
-    Examples
-    --------
-    >>> obd_saliency([2.0, -1.0, 3.0], [0.5, 4.0, 0.0]).tolist()
-    [1.0, 2.0, 0.0]
-    """
-    wa, ha = as_float_array("w", w), as_float_array("hessian_diag", hessian_diag)
-    if wa.shape != ha.shape:
-        raise ValueError(f"hessian_diag must have the shape of w {wa.shape}, got {ha.shape}")
-    return 0.5 * ha * (wa * wa)
-
-
-def linear_mse_hessian_diag(
-    x: ArrayLike, out_features: int, *, reduction: Literal["mean", "sum"] = "mean"
-) -> Array:
-    """``d^2 L / d W_ij^2 = 2 sum_n x_nj^2 / (N out)``: the exact diagonal Hessian of a linear layer's MSE.
-
-    Parameters
-    ----------
-    x : array_like of float, shape (N, in)
-        The layer's inputs (``y = x @ W.T + b``).
-    out_features : int
-        ``out``, the number of rows of ``W`` (>= 1).
-    reduction : {"mean", "sum"}
-        The loss ``L = sum_{n,i} (y_ni - t_ni)**2``, divided by ``N * out``
-        for ``"mean"`` (default, ``torch.nn.MSELoss()``) or not for ``"sum"``.
-
-    Returns
-    -------
-    ndarray, shape (out, in), float dtype of ``x``, values >= 0
-
-    Notes
-    -----
-    .. math:: \\frac{\\partial^2 L}{\\partial W_{ij}^2} = \\frac{2}{N \\cdot \\mathrm{out}} \\sum_n x_{nj}^2
-
-    (without the ``1 / (N out)`` for ``"sum"``). ``L`` is quadratic in ``W``,
-    so this is the exact Hessian diagonal, independent of the targets, of
-    ``W`` itself and of the row ``i``; the Hessian couples only weights of
-    the same row. The bias's diagonal is ``2 / out`` (``"mean"``) or ``2 N``
-    (``"sum"``). Source: LeCun et al. 1990 compute the diagonal by a
-    backpropagation of second derivatives; for one linear layer under MSE it
-    reduces to this closed form. Sums are accumulated in float64.
-
-    Examples
-    --------
-    >>> linear_mse_hessian_diag([[1.0, 2.0], [3.0, 0.0]], 2).tolist()  # 2 * [10, 4] / (2 * 2)
-    [[5.0, 2.0], [5.0, 2.0]]
-    """
-    xa = as_float_array("x", x)
-    if xa.ndim != 2 or xa.shape[0] == 0:
-        raise ValueError(f"x must have shape (N, in) with N >= 1, got {xa.shape}")
-    if isinstance(out_features, bool) or not isinstance(out_features, (int, np.integer)):
-        raise TypeError(f"out_features must be an int, got {out_features!r}")
-    if out_features < 1:
-        raise ValueError(f"out_features must be >= 1, got {out_features}")
-    check_choice("reduction", reduction, ("mean", "sum"))
-    x64 = xa.astype(np.float64)
-    h = 2.0 * np.sum(x64 * x64, axis=0)
-    if reduction == "mean":
-        h = h / (xa.shape[0] * int(out_features))
-    return np.broadcast_to(h, (int(out_features), xa.shape[1])).astype(xa.dtype)
-
-
-def _positive_float(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return v
+    absw = np.abs(wa)
+    with np.errstate(over="ignore", invalid="ignore"):
+        plain = absw.astype(dtype) * _checks.cast(norm, dtype)
+    finite_col = np.isfinite(t)  # columns without inf (their norm may still exceed the dtype)
+    bad = (~np.isfinite(plain) & np.isfinite(absw) & finite_col) | ((absw == 0) & np.isinf(norm))
+    if np.any(bad):  # the norm (or the product) beyond the dtype: the exact product, rounded once
+        exact = _checks.mul(dtype, absw, np.sqrt(np.where(finite_col, t, 1.0)), scale)
+        plain = np.where(bad, np.where(absw == 0, dtype.type(0), exact), plain)
+    return _checks.finite_result("wanda_score", plain.astype(np.float64), dtype, {"w": wa, "x": xa})

@@ -89,6 +89,15 @@ def sparsity(model: Model) -> float:
     total = sum(w.size for w, _ in model.params)
     if model.masks is None:
         return 0.0
+    if len(model.masks) != len(model.params):
+        raise ValueError(
+            f"model.masks must hold one mask per layer ({len(model.params)}), got {len(model.masks)}"
+        )
+    for i, ((w, _), m) in enumerate(zip(model.params, model.masks, strict=True)):
+        if m is not None and np.shape(m) != w.shape:
+            raise ValueError(
+                f"model.masks[{i}] must have the shape of its weight {w.shape}, got {np.shape(m)}"
+            )
     kept = sum(
         int(np.count_nonzero(m)) if m is not None else w.size
         for (w, _), m in zip(model.params, model.masks, strict=True)
@@ -170,6 +179,7 @@ def gradual_magnitude_prune(
     0.5
     """
     _check_int("prune_epochs", prune_epochs, minimum=1)
+    _check_int("finetune_epochs", finetune_epochs, minimum=0)
     n = max(prune_epochs - 1, 1)
     for epoch in range(prune_epochs):
         t = epoch if prune_epochs > 1 else n  # a single pruning epoch goes straight to final_sparsity
@@ -331,6 +341,7 @@ def nm_prune(
     >>> int(np.count_nonzero(m.masks[0])), int(np.count_nonzero(m.masks[1]))
     (32, 16)
     """
+    _check_int("finetune_epochs", finetune_epochs, minimum=0)
     chosen = tuple(range(len(model.params) - 1)) if layers is None else tuple(layers)
     for i in chosen:
         _check_int("every entry of layers", i, minimum=0)
@@ -401,6 +412,8 @@ def taylor_structured_prune(
     if model.quant is not None or model.masks is not None:
         raise ValueError("taylor_structured_prune needs a plain float model (no quantizers or masks)")
     fraction = _fraction("fraction", fraction)
+    _check_int("finetune_epochs", finetune_epochs, minimum=0)
+    _check_data(model, x, y)
     logits, cache = mlp_forward(model.params, x, activation=model.activation)
     g = softmax_cross_entropy_vjp(np.ones((), logits.dtype), logits, y).grad_x
     grads = mlp_backward(model.params, cache, g, activation=model.activation)
@@ -414,6 +427,23 @@ def taylor_structured_prune(
     model = replace(model, params=params)
     model, _ = train(model, x, y, epochs=finetune_epochs, batch_size=batch_size, rng=rng, lr=lr, log=log)
     return model
+
+
+def _check_data(model: Model, x: Any, y: Any) -> None:
+    """``x`` of shape ``(N >= 1, in)`` and ``y`` integer labels of shape ``(N,)`` in ``[0, classes)``."""
+    xa, ya = np.asarray(x), np.asarray(y)
+    width, classes = model.params[0][0].shape[1], model.params[-1][0].shape[0]
+    if xa.dtype.kind not in "biuf":
+        raise TypeError(f"x must be a real array, got dtype {xa.dtype}")
+    if xa.ndim != 2 or xa.shape[0] < 1 or xa.shape[1] != width:
+        raise ValueError(f"x must have shape (N >= 1, {width}), got {xa.shape}")
+    if ya.dtype.kind not in "iu":
+        raise TypeError(f"y must be an integer array of class indices, got dtype {ya.dtype}")
+    if ya.shape != (xa.shape[0],):
+        raise ValueError(f"y must have shape ({xa.shape[0]},), one label per row of x, got {ya.shape}")
+    bad = (ya < 0) | (ya >= classes)
+    if np.any(bad):
+        raise ValueError(f"y must hold class indices in [0, {classes}), got {ya[bad][:5].tolist()}")
 
 
 def _check_int(name: str, value: object, *, minimum: int) -> None:
