@@ -246,11 +246,14 @@ def _call(
     if at is not None:
         src[at[0]] = at[1]
     passed = [a.copy() if isinstance(a, np.ndarray) else a for a in src]
-    if lead is None:
-        result = fn(*passed)
-    else:
-        g = lead.copy()
-        result = fn(g, *passed)
+    g = None if lead is None else lead.copy()
+    try:
+        result = fn(*passed) if g is None else fn(g, *passed)
+    except (TypeError, ValueError) as e:  # the function rejected these args: say which call
+        what = "args" if g is None else "g, *args"
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        raise kind(f"{who}({what}) raised {type(e).__name__}: {e}") from e
+    if g is not None and lead is not None:
         if not _same(g, lead):
             raise AssertionError(f"{who} modified the cotangent g in place")
     for i, (a, b) in enumerate(zip(passed, src, strict=True)):
@@ -386,9 +389,36 @@ def _unit(rng: np.random.Generator, shape: tuple[int, ...]) -> F64:
 # --------------------------------------------------------------------------- validation
 
 
-def _check_callable(name: str, fn: object) -> None:
+def _check_callable(name: str, fn: object, n_args: int | None = None) -> None:
+    """``fn`` must be callable, and (when its signature is known) accept ``n_args`` positional arguments."""
     if not callable(fn):
         raise TypeError(f"{name} must be callable, got {fn!r}")
+    if n_args is None:
+        return
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(*([None] * n_args))
+    except TypeError as e:
+        what = "the args" if name == "f" else "the cotangent g, then the args"
+        raise TypeError(
+            f"{name} must accept {n_args} positional argument(s) ({what}; args has {n_args - (name != 'f')} "
+            f"item(s)), but its signature is {sig} ({e})"
+        ) from None
+
+
+def _check_finite_args(work: list[Any], positions: tuple[int, ...], names: list[str | None]) -> None:
+    """Central differences need finite differentiable arguments."""
+    for p in positions:
+        a = np.asarray(work[p])
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = a[~np.isfinite(a)].ravel()[:3].tolist()
+            raise ValueError(
+                f"args[{p}] ({_label(p, names[p])}) holds {bad}: central differences need finite "
+                "differentiable arguments"
+            )
 
 
 def _check_tolerance(name: str, value: object, *, allow_zero: bool) -> float:

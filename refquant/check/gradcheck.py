@@ -38,6 +38,7 @@ from refquant.check._support import (
     _check_args,
     _check_callable,
     _check_count,
+    _check_finite_args,
     _check_rng,
     _check_tolerance,
     _compare,
@@ -137,8 +138,12 @@ def check_vjp(
         relative error, the worst direction or Jacobian element, expected vs
         got, and ``eps``.
     TypeError, ValueError
-        For invalid ``args``, ``argnums``, ``eps``, ``rtol``, ``atol``, ``rng``,
-        ``n_directions`` or ``jacobian_max_size``.
+        For invalid ``args`` (NaN or inf in a differentiated argument
+        included: central differences need finite inputs), ``argnums``,
+        ``eps``, ``rtol``, ``atol``, ``rng``, ``n_directions`` or
+        ``jacobian_max_size``; when ``f`` or ``f_vjp`` is not callable or
+        its signature cannot take ``len(args)`` (``f_vjp``: one more)
+        positional arguments.
 
     Notes
     -----
@@ -204,9 +209,9 @@ def check_vjp(
     Traceback (most recent call last):
     AssertionError: check_vjp: f_vjp disagrees with central differences of f for argument 1 ('w') ...
     """
-    _check_callable("f", f)
-    _check_callable("f_vjp", f_vjp)
     work = _check_args(args, float64=True)
+    _check_callable("f", f, len(work))
+    _check_callable("f_vjp", f_vjp, len(work) + 1)
     eps = _check_tolerance("eps", eps, allow_zero=False)
     rtol = _check_tolerance("rtol", rtol, allow_zero=False)
     atol = _check_tolerance("atol", atol, allow_zero=False)
@@ -218,6 +223,8 @@ def check_vjp(
     if positions is not None:
         _make_differentiable(work, positions, names)
 
+    if positions is not None:
+        _check_finite_args(work, positions, names)
     out = _output(_call(f, "f", work, names), "f", None)
     cotangents: list[F64] = []
     grads: list[tuple[F64, ...]] = []
@@ -228,6 +235,7 @@ def check_vjp(
         if positions is None:
             positions = _default_argnums(raw, len(work))
             _make_differentiable(work, positions, names)
+            _check_finite_args(work, positions, names)
         grads.append(_as_float64(_gradients(raw, positions, work, names, "f_vjp")))
         cotangents.append(g)
         directions.append([_unit(gen, np.shape(work[p])) for p in positions])
@@ -356,7 +364,8 @@ def check_vjp_against(
         gradients, or when a vjp modifies an input in place.
     TypeError, ValueError
         For invalid ``args``, ``cotangent``, ``argnums``, ``rtol``, ``atol``,
-        ``rng`` or ``n_cotangents``.
+        ``rng`` or ``n_cotangents``, and when a vjp (or ``f``) is not
+        callable with ``1 + len(args)`` (``len(args)``) positional arguments.
 
     Notes
     -----
@@ -384,11 +393,11 @@ def check_vjp_against(
     Traceback (most recent call last):
     AssertionError: check_vjp_against: f_vjp disagrees with reference_vjp for argument 0 ('x') ...
     """
-    _check_callable("f_vjp", f_vjp)
-    _check_callable("reference_vjp", reference_vjp)
-    if f is not None:
-        _check_callable("f", f)
     work = _check_args(args, float64=False)
+    _check_callable("f_vjp", f_vjp, len(work) + 1)
+    _check_callable("reference_vjp", reference_vjp, len(work) + 1)
+    if f is not None:
+        _check_callable("f", f, len(work))
     rtol = _check_tolerance("rtol", rtol, allow_zero=True)
     atol = _check_tolerance("atol", atol, allow_zero=True)
     gen = _check_rng(rng)

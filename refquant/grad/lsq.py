@@ -15,7 +15,19 @@ boundary convention: ``v = (x - beta)/s`` is *inside* when
 The step gradient is multiplied by the gradient scale
 ``g = 1 / sqrt(N * q_max)`` (``N`` = number of elements quantized with this
 step), which LSQ found necessary for the step to train at the same rate as
-the weights. Every step is evaluated in ``x``'s float dtype.
+the weights. Every elementwise step is evaluated in ``x``'s float dtype
+(float64 for integer and bool inputs), as the frameworks do; the sums of
+the backward (``grad_step``, ``grad_offset``) are accumulated in float64 and
+rounded once, so no partial sum overflows where the total fits.
+
+NaN and infinity: a NaN in ``x`` raises ``ValueError`` in the forward and
+in both vjps (LSQ's step gradient is undefined there, and the vjp rejects
+what the forward rejects); ``±inf`` clip to the range ends (``x - beta``
+overflowing to ``±inf`` clips the same way). ``step``, ``offset`` and
+``grad_scale`` must be finite, and ``step`` > 0, after rounding to ``x``'s
+dtype. A finite input gives a finite output: a step or offset gradient
+whose value lies beyond the range of ``x``'s dtype (a huge ``grad_scale``
+or cotangent) raises ``ValueError`` rather than returning ``inf``.
 """
 
 from __future__ import annotations
@@ -26,7 +38,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array, check_range, cotangent, normalize_axis
+from refquant._validate import check_range, normalize_axis
+from refquant.grad._args import cotangent, positive, real_array, reduced, scalar
 from refquant.rounding import round_unchecked
 
 __all__ = [
@@ -107,7 +120,8 @@ def lsq_fake_quantize(
     quant_min, quant_max : int
         Integer range, e.g. ``-Q_N = -128`` and ``Q_P = 127`` for signed 8 bits.
     offset : float
-        LSQ+'s learned offset ``beta`` (0 for LSQ), per tensor.
+        LSQ+'s learned offset ``beta`` (0 for LSQ), per tensor: a real
+        scalar or a 0-d array.
     axis : int, optional
         The channel axis of a per-channel ``step``.
 
@@ -120,8 +134,8 @@ def lsq_fake_quantize(
     .. math:: \\hat x = s \\cdot \\big\\lfloor \\operatorname{clip}((x - \\beta)/s,\\, q_{min},\\,
               q_{max}) \\big\\rceil + \\beta
 
-    with ``⌊·⌉`` half to even; NaN inputs give NaN outputs (the vjps raise on
-    NaN). Source: Esser et al., "Learned Step Size Quantization", ICLR 2020,
+    with ``⌊·⌉`` half to even. A NaN in ``x`` raises ``ValueError`` (module
+    docstring). Source: Esser et al., "Learned Step Size Quantization", ICLR 2020,
     eq. 1; Bhalgat et al., "LSQ+", CVPR-W 2020, eq. 2.
 
     Examples
@@ -130,8 +144,9 @@ def lsq_fake_quantize(
     [-2.0, 0.5, 0.5, 1.5]
     """
     xa, s, b, _ = _args(x, step, offset, quant_min, quant_max, axis)
-    v = np.clip((xa - b) / s, quant_min, quant_max)
-    return (s * round_unchecked(v, "half_even", None) + b).astype(xa.dtype, copy=False)
+    with np.errstate(over="ignore"):
+        v = np.clip((xa - b) / s, quant_min, quant_max)
+        return (s * round_unchecked(v, "half_even", None) + b).astype(xa.dtype, copy=False)
 
 
 def lsq_fake_quantize_vjp(
@@ -250,45 +265,54 @@ def _lsq_grads(
 ) -> LSQPlusGrads:
     xa, s, b, others = _args(x, step, offset, quant_min, quant_max, axis)
     ga = cotangent(g, xa)
-    if np.isnan(xa).any():
-        raise ValueError("x contains NaN: LSQ's step gradient is undefined there")
     per_step = max(xa.size // max(np.size(s), 1), 1)
-    gs = lsq_grad_scale(per_step, quant_max) if grad_scale is None else float(grad_scale)
-    if not (np.isfinite(gs) and gs > 0):
-        raise ValueError(f"grad_scale must be finite and > 0, got {grad_scale!r}")
-    v = (xa - b) / s
-    inside = (v > quant_min) & (v < quant_max)
-    ds_elem = np.where(
-        inside, round_unchecked(v, "half_even", None) - v, np.where(v <= quant_min, quant_min, quant_max)
-    )
-    dtype = xa.dtype
-    grad_step = np.asarray(gs * np.sum(ga * ds_elem, axis=others), dtype=dtype)
-    grad_offset = np.asarray(gs * np.sum(ga * ~inside), dtype=dtype)
-    return LSQPlusGrads((ga * inside).astype(dtype), grad_step, grad_offset)
+    if grad_scale is None:
+        gs = lsq_grad_scale(per_step, quant_max)
+    else:
+        gs = float(positive("grad_scale", grad_scale, np.dtype(np.float64)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        v = (xa - b) / s
+        inside = (v > quant_min) & (v < quant_max)
+        ds_elem = np.where(
+            inside, round_unchecked(v, "half_even", None) - v, np.where(v <= quant_min, quant_min, quant_max)
+        )
+        g64 = ga.astype(np.float64)
+        dtype = xa.dtype
+        step64, offset64 = gs * np.sum(g64 * ds_elem, axis=others), gs * np.sum(g64, where=~inside)
+    why = f"grad_scale={gs!r}, max |g| = {np.max(np.abs(ga), initial=0)!s}"
+    grad_step = reduced("the step gradient", step64, dtype, why)
+    grad_offset = reduced("the offset gradient", offset64, dtype, why)
+    return LSQPlusGrads(np.where(inside, ga, dtype.type(0)), grad_step, grad_offset)
 
 
 def _args(
-    x: ArrayLike, step: ArrayLike, offset: ArrayLike, quant_min: int, quant_max: int, axis: int | None
+    x: ArrayLike, step: ArrayLike, offset: object, quant_min: int, quant_max: int, axis: int | None
 ) -> tuple[NDArray[Any], Any, Any, tuple[int, ...] | None]:
     """Validated ``x``, ``step`` (scalar, or shaped to broadcast along ``axis``), offset, reduce axes."""
     check_range(quant_min, quant_max)
-    xa = as_float_array("x", x)
-    st = as_float_array("step", step).astype(xa.dtype)
-    b = as_float_array("offset", offset)
-    if b.size != 1:
-        raise ValueError(f"offset must be a scalar, got shape {b.shape}")
-    bv = xa.dtype.type(b.reshape(()))
-    if not np.isfinite(bv):
-        raise ValueError(f"offset must be finite, got {bv}")
-    if not np.all(np.isfinite(st) & (st > 0)):
-        raise ValueError(f"step must be finite and > 0, got {st}")
+    xa = real_array("x", x)
+    if np.isnan(np.min(xa, initial=0.0)):
+        raise ValueError(
+            f"x contains NaN (at flat index {int(np.argmax(np.isnan(xa)))}): LSQ is undefined there"
+        )
+    bv = scalar("offset", offset, xa.dtype)
+    st64 = real_array("step", step)
     if axis is None:
-        if st.size != 1:
-            raise ValueError(f"step must be a scalar without an axis, got shape {st.shape}")
-        return xa, xa.dtype.type(st.reshape(())), bv, None
+        if st64.ndim != 0:
+            raise ValueError(f"step must be a scalar without an axis, got shape {st64.shape}")
+        return xa, positive("step", st64, xa.dtype), bv, None
     ax = normalize_axis("axis", axis, xa.ndim)
-    if st.shape != (xa.shape[ax],):
-        raise ValueError(f"step must have shape ({xa.shape[ax]},) for axis={ax}, got {st.shape}")
+    if st64.shape != (xa.shape[ax],):
+        raise ValueError(f"step must have shape ({xa.shape[ax]},) for axis={ax}, got shape {st64.shape}")
+    with np.errstate(over="ignore", under="ignore"):
+        st = st64.astype(xa.dtype)
+    bad = ~(np.isfinite(st64) & (st64 > 0) & np.isfinite(st) & (st > 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"step must be finite and > 0 in x's dtype {xa.dtype}, got step[{i}]={float(st64[i])!r} "
+            f"({st[i]} in {xa.dtype})"
+        )
     shape = [1] * xa.ndim
     shape[ax] = -1
     return xa, st.reshape(shape), bv, tuple(i for i in range(xa.ndim) if i != ax)

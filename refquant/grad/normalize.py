@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array, cotangent
+from refquant.grad._args import cotangent, flag, real_array
 
 __all__ = ["MinMaxNormalizeGrad", "minmax_normalize", "minmax_normalize_vjp"]
 
@@ -44,15 +44,20 @@ def minmax_normalize(x: ArrayLike) -> NDArray[Any]:
     .. math:: y_i = \\frac{x_i - m}{M - m}, \\quad m = \\min_j x_j,\\ M = \\max_j x_j
 
     Source: the seed document, section 4.1 (``Quantizer.forward``). A
-    constant ``x`` raises ``ValueError`` (0 / 0).
+    constant ``x`` (one element included) raises ``ValueError`` (0 / 0), and
+    so do NaN and ``±inf`` (no range). Computed in float64 and rounded once
+    to ``x``'s dtype; a range ``M - m`` beyond the float64 maximum (e.g.
+    ``[-1e308, 1e308]``) is handled by halving every term first (exact
+    but for subnormal elements, far below the rounding), so a finite ``x``
+    always gives values in [0, 1].
 
     Examples
     --------
     >>> minmax_normalize([2.0, 4.0, 3.0, 6.0]).tolist()
     [0.0, 0.5, 0.25, 1.0]
     """
-    xa, m, big_m = _checked(x)
-    return (xa - m) / (big_m - m)
+    xa, x64, m, d, _ = _checked(x)
+    return ((x64 - m) / d).astype(xa.dtype)
 
 
 def minmax_normalize_vjp(g: ArrayLike, x: ArrayLike, *, through_range: bool = True) -> MinMaxNormalizeGrad:
@@ -70,7 +75,9 @@ def minmax_normalize_vjp(g: ArrayLike, x: ArrayLike, *, through_range: bool = Tr
     Returns
     -------
     MinMaxNormalizeGrad
-        ``grad_x``, shape and dtype of ``x``.
+        ``grad_x``, shape and float dtype of ``x`` (computed in float64, with
+        the range halved as in :func:`minmax_normalize` when it overflows,
+        then rounded once).
 
     Notes
     -----
@@ -100,27 +107,42 @@ def minmax_normalize_vjp(g: ArrayLike, x: ArrayLike, *, through_range: bool = Tr
     >>> minmax_normalize_vjp([0.0, 1.0, 0.0, 0.0], x).grad_x.tolist()
     [-0.125, 0.25, 0.0, -0.125]
     """
-    xa, m, big_m = _checked(x)
+    xa, x64, m, d, halved = _checked(x)
+    tr = flag("through_range", through_range)
     ga = cotangent(g, xa)
-    d = big_m - m
-    grad = ga / d
-    if not through_range:
-        return MinMaxNormalizeGrad(grad)
-    y = (xa - m) / d
-    s, t = np.sum(ga), np.sum(ga * y)
-    at_min, at_max = xa == m, xa == big_m
-    grad = grad + (t - s) / d * at_min / np.count_nonzero(at_min)
-    grad = grad - t / d * at_max / np.count_nonzero(at_max)
-    return MinMaxNormalizeGrad(grad.astype(xa.dtype, copy=False))
+    g64 = ga.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        grad = g64 / d
+        if tr:
+            y = (x64 - m) / d
+            s, t = np.sum(g64), np.sum(g64 * y)
+            at_min, at_max = x64 == m, x64 == x64.max()
+            grad = grad + (t - s) / d * at_min / np.count_nonzero(at_min)
+            grad = grad - t / d * at_max / np.count_nonzero(at_max)
+        if halved:  # d is half the true range
+            grad = grad * 0.5
+    return MinMaxNormalizeGrad(grad.astype(xa.dtype))
 
 
-def _checked(x: ArrayLike) -> tuple[NDArray[Any], Any, Any]:
-    xa = as_float_array("x", x)
+def _checked(x: ArrayLike) -> tuple[NDArray[Any], NDArray[np.float64], Any, Any, bool]:
+    """``x``; ``x`` in float64, its minimum and range ``M - m``, all halved when the range overflows."""
+    xa = real_array("x", x)
     if xa.size == 0:
-        raise ValueError("x must not be empty")
+        raise ValueError(f"x must not be empty, got shape {xa.shape}")
     if not np.all(np.isfinite(xa)):
-        raise ValueError("x must be finite (min and max of NaN or inf are not a range)")
-    m, big_m = xa.min(), xa.max()
+        bad = xa[~np.isfinite(xa)].ravel()[:3].tolist()
+        raise ValueError(f"x must be finite (min and max of NaN or inf are not a range), got {bad}")
+    x64 = xa.astype(np.float64)
+    m, big_m = x64.min(), x64.max()
     if m == big_m:
-        raise ValueError(f"x is constant ({m}): max(x) - min(x) = 0, the normalization is 0 / 0")
-    return xa, m, big_m
+        raise ValueError(
+            f"x is constant (every element {m}, shape {xa.shape}): max(x) - min(x) = 0, "
+            "the normalization is 0 / 0"
+        )
+    with np.errstate(over="ignore"):
+        d = big_m - m
+    if not np.isinf(d):
+        return xa, x64, m, d, False
+    x64 = x64 * 0.5  # only for float64 x; exact but for subnormal elements (far below the rounding)
+    m = x64.min()
+    return xa, x64, m, x64.max() - m, True

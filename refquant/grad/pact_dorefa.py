@@ -16,6 +16,16 @@ gradient goes to exactly one place):
   in the authors' TensorFlow code; ``through_max=False`` treats the max as a
   constant instead. k = 1: ``sign(w) * mean|w|`` with ``sign(0) = 1``, the
   mean held constant and the identity gradient.
+
+Arithmetic: every function computes in float64 and rounds its result once
+to the input's float dtype (float64 for integer and bool inputs), so that
+``2**k - 1`` is exact for every ``k`` up to 32 (float16 cannot even hold
+``2**16 - 1``, float32 rounds ``2**25 - 1``), no intermediate overflows
+for finite inputs (``clip(x, 0, alpha) / alpha`` lies in [0, 1]; a
+subnormal ``alpha`` is fine), and the reductions of the backward passes
+(``grad_alpha``, the normalization term of DoReFa's weights) are summed
+once, in float64. A finite input gives a finite output; NaN policies are
+stated per function.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array, cotangent
+from refquant.grad._args import cotangent, flag, levels, positive, real_array, reduced
 from refquant.rounding import round_unchecked
 
 __all__ = [
@@ -65,19 +75,23 @@ def quantize_k(r: ArrayLike, bits: int) -> NDArray[Any]:
     .. math:: q_k(r) = \\frac{\\lfloor (2^k - 1)\\, r \\rceil}{2^k - 1}
 
     Source: Zhou et al., "DoReFa-Net" (2016), eq. 5. Half to even, like
-    ``tf.round``. NaN gives NaN; values outside [0, 1] are not clipped here.
+    ``tf.round``. NaN gives NaN and ``±inf`` gives ``±inf``; values outside
+    [0, 1] are not clipped here (``|r| >= 2**52`` is already an integer
+    multiple of ``1 / (2**k - 1)`` after the product, and is returned as
+    is, so nothing overflows). Computed in float64 (``2**k - 1`` exact),
+    then rounded once to ``r``'s dtype.
 
     Examples
     --------
     >>> quantize_k([0.0, 0.3, 0.5, 1.0], 2).tolist()
     [0.0, 0.3333333333333333, 0.6666666666666666, 1.0]
     """
-    ra = as_float_array("r", r)
-    n = ra.dtype.type(_levels(bits))
-    return round_unchecked(ra * n, "half_even", None) / n
+    ra = real_array("r", r)
+    n = levels(bits)
+    return _quantize_k64(ra.astype(np.float64), n).astype(ra.dtype)
 
 
-def pact(x: ArrayLike, alpha: ArrayLike, bits: int) -> NDArray[Any]:
+def pact(x: ArrayLike, alpha: float, bits: int) -> NDArray[Any]:
     """PACT forward: ``y = clip(x, 0, alpha)`` quantized to ``bits`` on ``[0, alpha]``.
 
     Parameters
@@ -98,8 +112,13 @@ def pact(x: ArrayLike, alpha: ArrayLike, bits: int) -> NDArray[Any]:
               \\frac{2^k - 1}{\\alpha} \\Big\\rceil
 
     Source: Choi et al., "PACT: Parameterized clipping activation for
-    quantized neural networks" (2018), eqs. 1-2. NaN gives NaN (and, in
-    :func:`pact_vjp`, no gradient to ``x`` or ``alpha``: every comparison is false).
+    quantized neural networks" (2018), eqs. 1-2. Evaluated in float64 as
+    ``round(clip(x, 0, alpha) / alpha * n) / n * alpha`` (every step bounded
+    by ``alpha`` or ``n``, so a subnormal ``alpha`` does not overflow), then
+    rounded once to ``x``'s dtype. ``alpha`` must be finite and > 0 in
+    ``x``'s dtype. NaN gives NaN (and, in :func:`pact_vjp`, no gradient to
+    ``x`` or ``alpha``: every comparison is false); ``±inf`` clip to
+    ``alpha`` and 0.
 
     Examples
     --------
@@ -107,11 +126,13 @@ def pact(x: ArrayLike, alpha: ArrayLike, bits: int) -> NDArray[Any]:
     [0.0, 0.0, 0.6666666666666666, 2.0]
     """
     xa, a = _pact_args(x, alpha)
-    n = xa.dtype.type(_levels(bits))
-    return round_unchecked(np.clip(xa, 0, a) * (n / a), "half_even", None) * (a / n)
+    n = levels(bits)
+    a64 = np.float64(a)
+    u = np.clip(xa.astype(np.float64), 0, a64) / a64
+    return (round_unchecked(u * n, "half_even", None) / n * a64).astype(xa.dtype)
 
 
-def pact_vjp(g: ArrayLike, x: ArrayLike, alpha: ArrayLike, bits: int) -> PACTGrads:
+def pact_vjp(g: ArrayLike, x: ArrayLike, alpha: float, bits: int) -> PACTGrads:
     """PACT gradients: ``dx = g [0 <= x < alpha]``, ``d alpha = sum(g [x >= alpha])``.
 
     Parameters
@@ -123,7 +144,9 @@ def pact_vjp(g: ArrayLike, x: ArrayLike, alpha: ArrayLike, bits: int) -> PACTGra
     Returns
     -------
     PACTGrads
-        ``grad_x`` (shape of ``x``) and ``grad_alpha`` (0-d).
+        ``grad_x`` (shape of ``x``) and ``grad_alpha`` (0-d), both in ``x``'s
+        float dtype; ``grad_alpha`` is summed in float64 and rounded once
+        (a finite sum beyond the dtype's range raises ``ValueError``).
 
     Notes
     -----
@@ -141,10 +164,13 @@ def pact_vjp(g: ArrayLike, x: ArrayLike, alpha: ArrayLike, bits: int) -> PACTGra
     ([0.0, 1.0, 0.0, 0.0], 2.0)
     """
     xa, a = _pact_args(x, alpha)
-    _levels(bits)
-    ga = cotangent(g, xa, "the input")
+    levels(bits)
+    ga = cotangent(g, xa)
     inside = (xa >= 0) & (xa < a)
-    return PACTGrads(ga * inside, np.asarray(np.sum(ga * (xa >= a)), dtype=xa.dtype))
+    total = np.sum(ga, where=xa >= a, dtype=np.float64)
+    why = f"the sum of g over x >= alpha; max |g| = {np.max(np.abs(ga), initial=0)!s}"
+    grad_alpha = reduced("the alpha gradient", total, xa.dtype, why)
+    return PACTGrads(np.where(inside, ga, xa.dtype.type(0)), grad_alpha)
 
 
 def dorefa_activation(a: ArrayLike, bits: int) -> NDArray[Any]:
@@ -171,8 +197,9 @@ def dorefa_activation(a: ArrayLike, bits: int) -> NDArray[Any]:
     >>> dorefa_activation([-0.5, 0.4, 2.0], 1).tolist()
     [0.0, 0.0, 1.0]
     """
-    aa = as_float_array("a", a)
-    return quantize_k(np.clip(aa, 0, 1), bits)
+    aa = real_array("a", a)
+    n = levels(bits)
+    return _quantize_k64(np.clip(aa.astype(np.float64), 0, 1), n).astype(aa.dtype)
 
 
 def dorefa_activation_vjp(g: ArrayLike, a: ArrayLike, bits: int) -> NDArray[Any]:
@@ -187,7 +214,7 @@ def dorefa_activation_vjp(g: ArrayLike, a: ArrayLike, bits: int) -> NDArray[Any]
     Returns
     -------
     ndarray
-        ``grad_a``, shape of ``a``.
+        ``grad_a``, shape and float dtype of ``a``; 0 where ``a`` is NaN.
 
     Notes
     -----
@@ -200,10 +227,10 @@ def dorefa_activation_vjp(g: ArrayLike, a: ArrayLike, bits: int) -> NDArray[Any]
     >>> dorefa_activation_vjp([1.0, 1.0, 1.0], [-0.5, 1.0, 2.0], 2).tolist()
     [0.0, 1.0, 0.0]
     """
-    aa = as_float_array("a", a)
-    _levels(bits)
-    ga = cotangent(g, aa, "the input")
-    return ga * ((aa >= 0) & (aa <= 1))
+    aa = real_array("a", a)
+    levels(bits)
+    ga = cotangent(g, aa, "a")
+    return np.where((aa >= 0) & (aa <= 1), ga, aa.dtype.type(0))
 
 
 def dorefa_weight(w: ArrayLike, bits: int) -> NDArray[Any]:
@@ -221,6 +248,8 @@ def dorefa_weight(w: ArrayLike, bits: int) -> NDArray[Any]:
     Returns
     -------
     ndarray, shape and float dtype of ``w``
+        Computed in float64 and rounded once. ``mean|w|`` (k = 1) is formed
+        without overflow, so a finite ``w`` gives a finite result.
 
     Notes
     -----
@@ -235,13 +264,14 @@ def dorefa_weight(w: ArrayLike, bits: int) -> NDArray[Any]:
     [-1.0, 0.33333333333333326, 0.33333333333333326, 1.0]
     """
     wa = _weights(w)
-    _levels(bits)
+    n = levels(bits)
     if bits == 32:
         return wa.copy()
+    w64 = wa.astype(np.float64)
     if bits == 1:
-        return np.where(wa == 0, 1, np.sign(wa)) * np.mean(np.abs(wa))
-    t = np.tanh(wa)
-    return 2 * quantize_k(t / (2 * _max_abs(t)) + 0.5, bits) - 1
+        return (np.where(w64 == 0, 1.0, np.sign(w64)) * _mean_abs(w64)).astype(wa.dtype)
+    t = np.tanh(w64)
+    return (2 * _quantize_k64(t / (2 * _max_abs(t)) + 0.5, n) - 1).astype(wa.dtype)
 
 
 def dorefa_weight_vjp(g: ArrayLike, w: ArrayLike, bits: int, *, through_max: bool = True) -> NDArray[Any]:
@@ -259,7 +289,8 @@ def dorefa_weight_vjp(g: ArrayLike, w: ArrayLike, bits: int, *, through_max: boo
     Returns
     -------
     ndarray
-        ``grad_w``, shape of ``w``.
+        ``grad_w``, shape and float dtype of ``w`` (computed in float64,
+        rounded once).
 
     Notes
     -----
@@ -274,7 +305,11 @@ def dorefa_weight_vjp(g: ArrayLike, w: ArrayLike, bits: int, *, through_max: boo
         \\bar w = \\bar t\\, (1 - t^2)
 
     where ``dM/dt_i = sign(t_i) / m`` on the ``m`` tied maximizers of ``|t|``
-    and 0 elsewhere. k = 1 and k = 32: ``grad_w = g``. Source: Zhou et al.
+    and 0 elsewhere. k = 1 and k = 32: ``grad_w = g``. Computed in float64,
+    rounded once: a finite ``g`` and ``w`` give a finite gradient unless its
+    true value exceeds the range of ``w``'s dtype (``g`` near the float32
+    maximum, say), which rounds to ``±inf`` (IEEE overflow); an infinite
+    ``g`` gives ``±inf`` (NaN where it meets a zero factor). Source: Zhou et al.
     (2016), section 2.3; TF's ``reduce_max`` gradient for ties.
 
     Examples
@@ -283,28 +318,41 @@ def dorefa_weight_vjp(g: ArrayLike, w: ArrayLike, bits: int, *, through_max: boo
     [1.313035285499, 0.0]
     """
     wa = _weights(w)
-    ga = cotangent(g, wa, "the input")
-    _levels(bits)
+    ga = cotangent(g, wa, "w")
+    levels(bits)
+    tm = flag("through_max", through_max)
     if bits in (1, 32):
         return ga.copy()
-    t = np.tanh(wa)
-    at = np.abs(t)
+    t = np.tanh(wa.astype(np.float64))
     m = _max_abs(t)
-    gu = 2 * ga
-    gt = gu / (2 * m)
-    if through_max:
-        top = at == m
-        dm_dt = np.sign(t) * top / np.count_nonzero(top)
-        gt = gt - dm_dt * np.sum(gu * t) / (2 * m * m)
-    return gt * (1 - t * t)
+    g64 = ga.astype(np.float64)
+    gt = g64 / m  # d/dt of 2 * (t / (2M)): the STE's 1, times 2, over 2M
+    if tm:
+        top = np.abs(t) == m
+        # dM/dt_i = sign(t_i) / count on the tied maximizers; sum_j g_j t_j / M^2 (2s cancel)
+        with np.errstate(over="ignore", invalid="ignore"):
+            coupling = np.sum(g64 * t) / m / m / np.count_nonzero(top)
+            gt = np.where(top, gt - np.sign(t) * coupling, gt)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (gt * (1 - t * t)).astype(wa.dtype)
 
 
-def _levels(bits: int) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
-        raise TypeError(f"bits must be an int, got {bits!r}")
-    if not 1 <= bits <= 32:
-        raise ValueError(f"bits must be in [1, 32], got {bits}")
-    return int(2**bits - 1)
+def _quantize_k64(r: NDArray[np.float64], n: int) -> NDArray[np.float64]:
+    """``round(n r) / n`` in float64; ``|r| >= 2**52`` (already a multiple of ``1/n``) kept as is."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = round_unchecked(r * n, "half_even", None) / n
+    return np.where(np.abs(r) >= 2.0**52, r, q)
+
+
+def _mean_abs(w: NDArray[np.float64]) -> Any:
+    """``mean |w|`` without overflow: scaled by ``max |w|`` when the plain sum is not finite."""
+    a = np.abs(w)
+    with np.errstate(over="ignore"):
+        mean = np.mean(a)
+    if np.isinf(mean) and np.all(np.isfinite(a)):
+        top = np.max(a)
+        mean = top * np.mean(a / top)
+    return mean
 
 
 def _max_abs(t: NDArray[Any]) -> Any:
@@ -318,19 +366,13 @@ def _max_abs(t: NDArray[Any]) -> Any:
     return m
 
 
-def _pact_args(x: ArrayLike, alpha: ArrayLike) -> tuple[NDArray[Any], Any]:
-    xa = as_float_array("x", x)
-    al = as_float_array("alpha", alpha)
-    if al.size != 1:
-        raise ValueError(f"alpha must be a scalar, got shape {al.shape}")
-    a = xa.dtype.type(al.reshape(()))
-    if not (np.isfinite(a) and a > 0):
-        raise ValueError(f"alpha must be finite and > 0, got {a}")
-    return xa, a
+def _pact_args(x: ArrayLike, alpha: object) -> tuple[NDArray[Any], Any]:
+    xa = real_array("x", x)
+    return xa, positive("alpha", alpha, xa.dtype)
 
 
 def _weights(w: ArrayLike) -> NDArray[Any]:
-    wa = as_float_array("w", w)
+    wa = real_array("w", w)
     if wa.size == 0:
-        raise ValueError("w must not be empty (DoReFa normalizes by its maximum)")
+        raise ValueError(f"w must not be empty (DoReFa normalizes by its maximum), got shape {wa.shape}")
     return wa

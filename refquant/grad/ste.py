@@ -26,8 +26,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from refquant import _granularity as gran
 from refquant._types import InputGrad
-from refquant._validate import as_float_array, check_choice, grad_and_input
-from refquant.quantize import OpOrder, prepare_arguments
+from refquant._validate import check_choice, show_values
+from refquant.grad._args import cotangent, real_array
+from refquant.quantize import NAN_POLICIES, OP_ORDERS, NanPolicy, OpOrder, prepare_arguments
 from refquant.rounding import ROUNDING_MODES, RoundingMode, round_unchecked
 
 __all__ = ["clipped_ste_vjp", "fake_quantize_vjp", "ste_vjp"]
@@ -63,8 +64,8 @@ def ste_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
     >>> ste_vjp([1.0, -2.0], [0.3, 7.0]).grad_x.tolist()
     [1.0, -2.0]
     """
-    _, ga = grad_and_input(g, x)
-    return InputGrad(ga.copy())
+    xa = real_array("x", x)
+    return InputGrad(cotangent(g, xa).copy())
 
 
 def clipped_ste_vjp(g: ArrayLike, x: ArrayLike, lo: ArrayLike, hi: ArrayLike) -> InputGrad:
@@ -86,7 +87,8 @@ def clipped_ste_vjp(g: ArrayLike, x: ArrayLike, lo: ArrayLike, hi: ArrayLike) ->
     .. math:: \\bar x = \\bar y \\cdot \\mathbb{1}[\\ell \\le x \\le h]
 
     NaN inputs get 0. The mask multiplies ``g`` (``inf * 0`` is NaN, as in the
-    frameworks' ``dY * mask``). Source: Hubara et al., "Binarized neural
+    frameworks' ``dY * mask``). ``lo`` and ``hi`` may be ``-inf`` and ``inf``
+    (no bound) but not NaN; ``lo > hi`` raises ``ValueError``. Source: Hubara et al., "Binarized neural
     networks" (2016), the "hard tanh" STE; TF ``FakeQuantWithMinMaxVarsGradient``.
 
     Examples
@@ -94,8 +96,9 @@ def clipped_ste_vjp(g: ArrayLike, x: ArrayLike, lo: ArrayLike, hi: ArrayLike) ->
     >>> clipped_ste_vjp([1.0, 1.0, 1.0, 1.0], [-1.5, -1.0, 1.0, 1.5], -1.0, 1.0).grad_x.tolist()
     [0.0, 1.0, 1.0, 0.0]
     """
-    xa, ga = grad_and_input(g, x)
-    la, ha = as_float_array("lo", lo), as_float_array("hi", hi)
+    xa = real_array("x", x)
+    ga = cotangent(g, xa)
+    la, ha = real_array("lo", lo), real_array("hi", hi)
     for name, bound in (("lo", la), ("hi", ha)):
         try:
             fits = np.broadcast_shapes(bound.shape, xa.shape) == xa.shape
@@ -103,8 +106,14 @@ def clipped_ste_vjp(g: ArrayLike, x: ArrayLike, lo: ArrayLike, hi: ArrayLike) ->
             fits = False
         if not fits:
             raise ValueError(f"{name} must broadcast to x's shape {xa.shape}, got shape {bound.shape}")
+        if np.isnan(bound).any():
+            raise ValueError(f"{name} must not be NaN, got {show_values(bound)}")
     if np.any(la > ha):
-        raise ValueError(f"lo must be <= hi, got lo={la}, hi={ha}")
+        shape = np.broadcast_shapes(la.shape, ha.shape)
+        i = int(np.argmax(np.broadcast_to(la > ha, shape)))
+        lo_i, hi_i = float(np.broadcast_to(la, shape).flat[i]), float(np.broadcast_to(ha, shape).flat[i])
+        where = "" if shape == () else f" (at flat index {i} of the bounds' shape {shape})"
+        raise ValueError(f"lo must be <= hi, got lo={lo_i!r} > hi={hi_i!r}{where}")
     with np.errstate(invalid="ignore"):
         mask = (xa >= la) & (xa <= ha)
     return InputGrad(_masked(ga, mask))
@@ -124,6 +133,7 @@ def fake_quantize_vjp(
     rounding: RoundingMode = "half_even",
     op_order: OpOrder = "divide",
     compute_dtype: Any = None,
+    nan: NanPolicy = "raise",
 ) -> InputGrad:
     """Straight-through gradient of :func:`refquant.quantize.fake_quantize` with respect to ``x``.
 
@@ -132,11 +142,18 @@ def fake_quantize_vjp(
     g : array_like of float, shape of ``x``
         Cotangent of the fake-quantized output.
     x, scale, zero_point, quant_min, quant_max, axis, block_size, rounding, op_order, compute_dtype
-        As in :func:`refquant.quantize.fake_quantize`. ``rounding`` and
-        ``op_order`` matter only for ``estimator="clipped_code"``; stochastic
-        rounding is not accepted there (the mask would need the forward's draws).
+        As in :func:`refquant.quantize.fake_quantize`, validated as there
+        (so the vjp accepts and rejects what the forward does). ``rounding``
+        and ``op_order`` matter only for ``estimator="clipped_code"``;
+        ``rounding="stochastic"`` is accepted by the other estimators (whose
+        mask does not depend on the rounding) and rejected by
+        ``"clipped_code"`` (the mask would need the forward's draws).
     estimator : {"identity", "clipped_float", "clipped_code"}
         Module docstring. Default ``"clipped_code"``, PyTorch's.
+    nan : {"raise", "zero_point", "quant_min", "quant_max"}
+        The forward's NaN policy. ``"raise"`` (default, as the forward)
+        raises ``ValueError`` on a NaN in ``x``; the others map NaN to a
+        constant code, whose gradient is 0 (``g`` itself for ``"identity"``).
 
     Returns
     -------
@@ -154,8 +171,9 @@ def fake_quantize_vjp(
         \\mathbb{1}[q_{min} \\le R(x / s) + z \\le q_{max}] & \\text{clipped\\_code}
         \\end{cases}
 
-    ``clipped_float`` evaluates its bounds in float64. NaN inputs get 0 from
-    the clipped estimators. Source: Jacob et al. (2018), section 3.1 (clipped
+    ``clipped_float`` evaluates its bounds in float64. ``±inf`` in ``x`` get 0
+    from the clipped estimators (they are clipped); NaN, unless
+    ``nan="raise"``, too. Source: Jacob et al. (2018), section 3.1 (clipped
     STE); PyTorch ``fake_quantize_per_tensor_affine_cachemask_backward``.
 
     Examples
@@ -167,11 +185,24 @@ def fake_quantize_vjp(
     [0.0, 1.0, 1.0, 0.0, 0.0]
     """
     check_choice("estimator", estimator, ESTIMATORS)
-    check_choice("rounding", rounding, ROUNDING_MODES[:-1])
+    check_choice("rounding", rounding, ROUNDING_MODES)
+    if rounding == "stochastic" and estimator == "clipped_code":
+        raise ValueError(
+            "rounding='stochastic' is not supported by estimator='clipped_code' (its mask needs the "
+            "forward's random draws); use estimator='clipped_float' or 'identity'"
+        )
+    check_choice("op_order", op_order, OP_ORDERS)
+    check_choice("nan", nan, NAN_POLICIES)
+    _check_compute_dtype(compute_dtype)
     xa, s, z, g_layout, cd = prepare_arguments(
         x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype
     )
-    _, ga = grad_and_input(g, xa)
+    ga = cotangent(g, xa)
+    if nan == "raise" and np.isnan(np.min(xa, initial=0.0)):
+        raise ValueError(
+            f"x contains NaN (at flat index {int(np.argmax(np.isnan(xa)))}); pass nan='zero_point', "
+            "'quant_min' or 'quant_max' to map it, as in the forward"
+        )
     if estimator == "identity":
         return InputGrad(ga.copy())
     sb = gran.broadcast_param(s, g_layout, xa.shape)
@@ -186,6 +217,18 @@ def fake_quantize_vjp(
             t = round_unchecked(op(xa, inv_or_s, dtype=cd), rounding, None)
             mask = (t >= quant_min - zb) & (t <= quant_max - zb)
     return InputGrad(_masked(ga, mask))
+
+
+def _check_compute_dtype(compute_dtype: Any) -> None:
+    """``compute_dtype`` must name a float dtype (checked before NumPy sees it, for the message)."""
+    if compute_dtype is None:
+        return
+    try:
+        dt = np.dtype(compute_dtype)
+    except TypeError:
+        raise TypeError(f"compute_dtype must be a float dtype, got {compute_dtype!r}") from None
+    if dt.kind != "f":
+        raise TypeError(f"compute_dtype must be a float dtype, got {compute_dtype!r} ({dt})")
 
 
 def _masked(g: NDArray[Any], mask: NDArray[Any]) -> NDArray[Any]:

@@ -34,14 +34,61 @@ def grad_list(grads: Sequence[ArrayLike], params: list[Array]) -> list[Array]:
     if isinstance(grads, (np.ndarray, str, bytes)) or not isinstance(grads, Sequence):
         raise TypeError(f"grads must be a sequence of arrays, got {type(grads).__name__}")
     if len(grads) != len(params):
-        raise ValueError(f"grads must have one array per parameter ({len(params)}), got {len(grads)}")
-    out = [np.asarray(g) for g in grads]
+        raise ValueError(
+            f"grads must have one array per parameter (params has {len(params)}), got {len(grads)}"
+        )
+    # a list or scalar has no dtype of its own: it takes its parameter's
+    out = [
+        g if isinstance(g, np.ndarray) else _as_param_dtype(i, g, p)
+        for i, (g, p) in enumerate(zip(grads, params, strict=True))
+    ]
     for i, (g, p) in enumerate(zip(out, params, strict=True)):
         if g.shape != p.shape:
             raise ValueError(f"grads[{i}] must have shape {p.shape} (params[{i}]), got {g.shape}")
         if g.dtype != p.dtype:
             raise TypeError(f"grads[{i}] must have dtype {p.dtype} (params[{i}]), got {g.dtype}")
     return out
+
+
+def _as_param_dtype(i: int, g: object, p: Array) -> Array:
+    try:
+        a = np.asarray(g)
+    except (TypeError, ValueError):
+        raise TypeError(f"grads[{i}] must be an array, got {type(g).__name__}") from None
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"grads[{i}] must hold real numbers, got dtype {a.dtype}")
+    with np.errstate(over="ignore"):
+        out = a.astype(p.dtype)
+    if np.any(np.isfinite(a) & ~np.isfinite(out)):
+        raise ValueError(f"grads[{i}] holds values beyond params[{i}]'s dtype {p.dtype}")
+    return out
+
+
+def flag(name: str, value: object) -> bool:
+    """A bool (Python or NumPy); anything else is a ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def representable(name: str, value: float, params: list[Array]) -> None:
+    """``value`` (a hyperparameter, rounded to each parameter's dtype by the kernels) must stay finite."""
+    for p in params:
+        if p.dtype == np.float32 and abs(value) > float(np.finfo(np.float32).max):
+            raise ValueError(f"{name}={value!r} overflows the parameters' dtype float32")
+
+
+def check_overflow(fname: str, inputs: list[Array], outputs: list[Array]) -> None:
+    """``ValueError`` when an update overflows: a non-finite output although every input is finite."""
+    if all(np.isfinite(o).all() for o in outputs):
+        return
+    if not all(np.isfinite(a).all() for a in inputs):
+        return  # NaN and inf in the inputs propagate, as in torch
+    raise ValueError(
+        f"{fname} overflows: a new parameter or state buffer is not finite although params, grads and "
+        "the state are (e.g. Adam's g**2 beyond the float32 maximum, or a huge lr); torch returns inf "
+        "or NaN here"
+    )
 
 
 def check_buffers(name: str, bufs: tuple[Array | None, ...], params: list[Array], optional: bool) -> None:

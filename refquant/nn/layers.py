@@ -16,7 +16,16 @@ Conventions, each checked against torch autograd in ``tests/conformance``:
   (torch's comparisons), the others return NaN;
 * the smooth activations are evaluated without cancellation (see each
   function's Notes); torch's formulas lose relative accuracy in the tails,
-  where the values are tiny, and the tests bound that difference there.
+  where the values are tiny, and the tests bound that difference there;
+* inputs: any float array (0-d arrays, Python scalars and lists included),
+  integer and bool inputs computed as float64; the result is always an
+  ndarray (0-d for a 0-d input); empty inputs give empty outputs;
+* overflow: a result that is not finite although every input is (an exact
+  value beyond the dtype's range: ``linear`` with weights near the float
+  maximum, a cotangent near it times a slope above 1, a ``negative_slope``
+  that overflows ``x``'s dtype) raises ``ValueError`` naming the inputs,
+  never returns a silent ``inf`` or NaN; NaN and ``±inf`` inputs propagate
+  by IEEE arithmetic without warnings.
 """
 
 from __future__ import annotations
@@ -29,7 +38,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special  # type: ignore[import-untyped]  # no stubs installed
 
 from refquant._types import InputGrad
-from refquant._validate import as_float_array, check_choice, grad_and_input
+from refquant._validate import check_choice
+from refquant.grad._args import check_overflow, cotangent, real_array
 
 __all__ = [
     "ACTIVATIONS",
@@ -98,8 +108,13 @@ def linear(x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None) -> NDArray[An
     [[1.5, -1.5]]
     """
     xa, wa, ba, dtype = _linear_args(x, w, b)
-    y = xa.astype(dtype, copy=False) @ wa.astype(dtype, copy=False).T
-    return y if ba is None else y + ba.astype(dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = xa.astype(dtype, copy=False) @ wa.astype(dtype, copy=False).T
+        if ba is not None:
+            y = y + ba.astype(dtype, copy=False)
+    y = np.asarray(y)
+    check_overflow("linear", (y,), x=xa, w=wa, b=ba)
+    return y
 
 
 def linear_vjp(g: ArrayLike, x: ArrayLike, w: ArrayLike, b: ArrayLike | None = None) -> LinearGrads:
@@ -126,7 +141,9 @@ def linear_vjp(g: ArrayLike, x: ArrayLike, w: ArrayLike, b: ArrayLike | None = N
 
     .. math:: \\bar x = G w, \\qquad \\bar w = G^\\top X, \\qquad \\bar b = G^\\top \\mathbf{1}
 
-    An empty batch gives zero ``grad_w`` and ``grad_b``.
+    An empty batch gives zero ``grad_w`` and ``grad_b``. A finite ``g``
+    that ``x``'s dtype cannot hold, or gradients that overflow, raise
+    ``ValueError`` (module docstring).
 
     Examples
     --------
@@ -136,17 +153,16 @@ def linear_vjp(g: ArrayLike, x: ArrayLike, w: ArrayLike, b: ArrayLike | None = N
     """
     xa, wa, ba, dtype = _linear_args(x, w, b)
     out_features, in_features = wa.shape
-    ga = as_float_array("g", g)
     expected = (*xa.shape[:-1], out_features)
-    if ga.shape != expected:
-        raise ValueError(f"g must have the shape of linear(x, w, b) {expected}, got {ga.shape}")
-    ga = ga.astype(dtype, copy=False)
+    ga = cotangent(g, np.empty(expected, dtype), "linear(x, w, b)")
     xc, wc = xa.astype(dtype, copy=False), wa.astype(dtype, copy=False)
     rows = math.prod(xa.shape[:-1])  # not reshape(-1, n): that fails for n = 0 features
     g2, x2 = ga.reshape(rows, out_features), xc.reshape(rows, in_features)
-    grad_x = (ga @ wc).astype(xa.dtype, copy=False)
-    grad_w = (g2.T @ x2).astype(wa.dtype, copy=False)
-    grad_b = None if ba is None else g2.sum(axis=0).astype(ba.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        grad_x = np.asarray(ga @ wc).astype(xa.dtype, copy=False)
+        grad_w = (g2.T @ x2).astype(wa.dtype, copy=False)
+        grad_b = None if ba is None else g2.sum(axis=0).astype(ba.dtype, copy=False)
+    check_overflow("linear_vjp", (grad_x, grad_w, grad_b), g=ga, x=xa, w=wa, b=ba)
     return LinearGrads(grad_x, grad_w, grad_b)
 
 
@@ -173,7 +189,7 @@ def relu(x: ArrayLike) -> NDArray[Any]:
     >>> relu([-1.0, 0.0, 2.0]).tolist()
     [0.0, 0.0, 2.0]
     """
-    xa = as_float_array("x", x)
+    xa = real_array("x", x)
     return np.where(xa < 0, xa.dtype.type(0), xa)
 
 
@@ -204,7 +220,7 @@ def relu_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
     >>> relu_vjp([1.0, 1.0, 1.0], [-1.0, 0.0, 2.0]).grad_x.tolist()
     [0.0, 0.0, 1.0]
     """
-    xa, ga = grad_and_input(g, x)
+    xa, ga = _grad_and_input(g, x)
     return InputGrad(np.where(xa <= 0, xa.dtype.type(0), ga))
 
 
@@ -215,7 +231,8 @@ def leaky_relu(x: ArrayLike, negative_slope: float = 0.01) -> NDArray[Any]:
     ----------
     x : array_like of float, any shape
     negative_slope : float
-        Finite; cast to ``x``'s dtype before multiplying (as PyTorch).
+        Finite, and finite when cast to ``x``'s dtype (it is cast before
+        multiplying, as PyTorch does).
 
     Returns
     -------
@@ -233,9 +250,12 @@ def leaky_relu(x: ArrayLike, negative_slope: float = 0.01) -> NDArray[Any]:
     >>> leaky_relu([-2.0, 0.0, 3.0], 0.25).tolist()
     [-0.5, 0.0, 3.0]
     """
-    xa = as_float_array("x", x)
-    a = xa.dtype.type(_slope(negative_slope))
-    return np.where(xa > 0, xa, xa * a)
+    xa = real_array("x", x)
+    a = _slope(negative_slope, xa.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = np.where(xa > 0, xa, xa * a)
+    check_overflow("leaky_relu", (y,), x=xa, negative_slope=a)
+    return y
 
 
 def leaky_relu_vjp(g: ArrayLike, x: ArrayLike, negative_slope: float = 0.01) -> InputGrad:
@@ -266,9 +286,12 @@ def leaky_relu_vjp(g: ArrayLike, x: ArrayLike, negative_slope: float = 0.01) -> 
     >>> leaky_relu_vjp([1.0, 1.0, 1.0], [-2.0, 0.0, 3.0], 0.25).grad_x.tolist()
     [0.25, 0.25, 1.0]
     """
-    xa, ga = grad_and_input(g, x)
-    a = xa.dtype.type(_slope(negative_slope))
-    return InputGrad(np.where(xa > 0, ga, ga * a))
+    xa, ga = _grad_and_input(g, x)
+    a = _slope(negative_slope, xa.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = np.where(xa > 0, ga, ga * a)
+    check_overflow("leaky_relu_vjp", (d,), g=ga, x=xa, negative_slope=a)
+    return InputGrad(d)
 
 
 def sigmoid(x: ArrayLike) -> NDArray[Any]:
@@ -295,8 +318,8 @@ def sigmoid(x: ArrayLike) -> NDArray[Any]:
     >>> sigmoid([0.0, 1000.0, -1000.0]).tolist()
     [0.5, 1.0, 0.0]
     """
-    xa = as_float_array("x", x)
-    return _sigmoid_and_slope(_compute(xa))[0].astype(xa.dtype, copy=False)
+    xa = real_array("x", x)
+    return np.asarray(_sigmoid_and_slope(_compute(xa))[0].astype(xa.dtype, copy=False))
 
 
 def sigmoid_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
@@ -326,8 +349,9 @@ def sigmoid_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
     >>> sigmoid_vjp([1.0, 1.0], [0.0, 800.0]).grad_x.tolist()
     [0.25, 0.0]
     """
-    xa, ga = grad_and_input(g, x)
-    return InputGrad((ga * _sigmoid_and_slope(_compute(xa))[1]).astype(xa.dtype, copy=False))
+    xa, ga = _grad_and_input(g, x)
+    with np.errstate(invalid="ignore"):
+        return InputGrad(np.asarray((ga * _sigmoid_and_slope(_compute(xa))[1]).astype(xa.dtype, copy=False)))
 
 
 def tanh(x: ArrayLike) -> NDArray[Any]:
@@ -350,8 +374,8 @@ def tanh(x: ArrayLike) -> NDArray[Any]:
     >>> tanh([0.0, -1000.0]).tolist()
     [0.0, -1.0]
     """
-    xa = as_float_array("x", x)
-    return np.tanh(_compute(xa)).astype(xa.dtype, copy=False)
+    xa = real_array("x", x)
+    return np.asarray(np.tanh(_compute(xa)).astype(xa.dtype, copy=False))
 
 
 def tanh_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
@@ -381,11 +405,12 @@ def tanh_vjp(g: ArrayLike, x: ArrayLike) -> InputGrad:
     >>> tanh_vjp([2.0, 1.0], [0.0, 1000.0]).grad_x.tolist()
     [2.0, 0.0]
     """
-    xa, ga = grad_and_input(g, x)
+    xa, ga = _grad_and_input(g, x)
     xc = _compute(xa)
-    e = np.exp(-2 * np.abs(xc))
-    q = 1 / (1 + e)
-    return InputGrad((ga * (4 * e * q * q)).astype(xa.dtype, copy=False))
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(-2 * np.abs(xc))  # -2|x| may round to -inf: e = 0, the limit
+        q = 1 / (1 + e)
+        return InputGrad(np.asarray((ga * (4 * e * q * q)).astype(xa.dtype, copy=False)))
 
 
 def gelu(x: ArrayLike, approximate: GeluApproximation = "none") -> NDArray[Any]:
@@ -428,10 +453,10 @@ def gelu(x: ArrayLike, approximate: GeluApproximation = "none") -> NDArray[Any]:
     [0.0, 0.841192]
     """
     check_choice("approximate", approximate, ("none", "tanh"))
-    xa = as_float_array("x", x)
+    xa = real_array("x", x)
     xc = _compute(xa)
     s, _ = _gelu_parts(xc, approximate)
-    return _times(xc, s).astype(xa.dtype, copy=False)
+    return np.asarray(_times(xc, s).astype(xa.dtype, copy=False))
 
 
 def gelu_vjp(g: ArrayLike, x: ArrayLike, approximate: GeluApproximation = "none") -> InputGrad:
@@ -468,10 +493,13 @@ def gelu_vjp(g: ArrayLike, x: ArrayLike, approximate: GeluApproximation = "none"
     [0.5, 1.083315]
     """
     check_choice("approximate", approximate, ("none", "tanh"))
-    xa, ga = grad_and_input(g, x)
+    xa, ga = _grad_and_input(g, x)
     xc = _compute(xa)
     s, ds = _gelu_parts(xc, approximate)
-    return InputGrad((ga * (s + _times(xc, ds))).astype(xa.dtype, copy=False))
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = np.asarray((ga * (s + _times(xc, ds))).astype(xa.dtype, copy=False))
+    check_overflow("gelu_vjp", (d,), g=ga, x=xa)
+    return InputGrad(d)
 
 
 #: The one activation table: name -> (forward, backward). The MLP and the recipes look names up here.
@@ -504,7 +532,8 @@ def _sigmoid_and_slope(x: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
 
 def _times(x: NDArray[Any], s: NDArray[Any]) -> NDArray[Any]:
     """``x * s`` with ``±inf * 0`` taken as the limit ``±0`` (``s`` vanishes faster than ``x`` grows)."""
-    return np.multiply(x, s, out=np.copysign(np.zeros_like(x), x), where=s != 0)
+    out = np.asarray(np.copysign(np.zeros_like(x), x))  # an array even for 0-d x
+    return np.multiply(x, s, out=out, where=s != 0)
 
 
 def _compute(x: NDArray[Any]) -> NDArray[Any]:
@@ -512,22 +541,34 @@ def _compute(x: NDArray[Any]) -> NDArray[Any]:
     return x.astype(np.float32) if x.dtype == np.float16 else x
 
 
-def _slope(negative_slope: object) -> float:
-    if isinstance(negative_slope, bool) or not isinstance(
+def _slope(negative_slope: object, dtype: np.dtype[Any]) -> Any:
+    """``negative_slope`` as a ``dtype`` scalar: a finite real number that ``dtype`` holds."""
+    if isinstance(negative_slope, (bool, np.bool_)) or not isinstance(
         negative_slope, (int, float, np.integer, np.floating)
     ):
         raise TypeError(f"negative_slope must be a real number, got {negative_slope!r}")
-    if not math.isfinite(float(negative_slope)):
+    v = float(negative_slope)
+    if not math.isfinite(v):
         raise ValueError(f"negative_slope must be finite, got {negative_slope!r}")
-    return float(negative_slope)
+    with np.errstate(over="ignore"):
+        a = dtype.type(v)
+    if not np.isfinite(a):
+        raise ValueError(f"negative_slope={v!r} overflows x's dtype {dtype}")
+    return a
+
+
+def _grad_and_input(g: ArrayLike, x: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
+    """``x`` as a float array and ``g`` as a cotangent of its shape and dtype."""
+    xa = real_array("x", x)
+    return xa, cotangent(g, xa)
 
 
 def _linear_args(
     x: ArrayLike, w: ArrayLike, b: ArrayLike | None
 ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None, np.dtype[Any]]:
     """The validated float arrays, in their own dtypes, and the promoted compute dtype."""
-    xa, wa = as_float_array("x", x), as_float_array("w", w)
-    ba = None if b is None else as_float_array("b", b)
+    xa, wa = real_array("x", x), real_array("w", w)
+    ba = None if b is None else real_array("b", b)
     if wa.ndim != 2:
         raise ValueError(f"w must have shape (out_features, in_features), got shape {wa.shape}")
     if xa.ndim < 1:
@@ -538,5 +579,8 @@ def _linear_args(
             f"(shape {wa.shape})"
         )
     if ba is not None and ba.shape != (wa.shape[0],):
-        raise ValueError(f"b must have shape (out_features,) = ({wa.shape[0]},), got shape {ba.shape}")
+        raise ValueError(
+            f"b must have shape (out_features,) = ({wa.shape[0]},) for w of shape {wa.shape}, "
+            f"got shape {ba.shape}"
+        )
     return xa, wa, ba, np.result_type(xa, wa, *(() if ba is None else (ba,)))

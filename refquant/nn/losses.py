@@ -10,8 +10,18 @@
 
 The losses return a 0-d ndarray (not a Python float), in the float dtype of
 their inputs, so that a float32 loss stays float32 and ``loss.shape == ()``.
+float16 is computed in float32 and rounded once (as the activations are).
 Logits must be finite (``ValueError`` otherwise: a NaN or infinite logit has
 no softmax); ``mse_loss`` propagates NaN and inf by IEEE arithmetic.
+
+Overflow: ``mse_loss`` and its vjp work in float64 (halving the differences
+when they overflow it, and scaling the sum of squares by the largest), so
+every result that the output dtype can hold is returned, correctly rounded;
+a result beyond it (``mse_loss`` of ``pred = 3e38`` in float32) raises
+``ValueError``, as does a log-probability or gradient that overflows (logits
+spread by more than the float maximum), and a finite cotangent ``g`` that
+the logits' dtype cannot hold. Never a silent ``inf`` or NaN from finite
+inputs, and no NumPy warnings.
 """
 
 from __future__ import annotations
@@ -22,7 +32,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._types import InputGrad
-from refquant._validate import as_float_array, cotangent, normalize_axis, show_values
+from refquant._validate import normalize_axis, show_values
+from refquant.grad._args import check_overflow, cotangent, real_array
 
 __all__ = [
     "MSELossGrads",
@@ -71,8 +82,7 @@ def softmax(logits: ArrayLike, axis: int = -1) -> NDArray[Any]:
     [[0.5, 0.5], [1.0, 0.0]]
     """
     z, ax = _logits(logits, axis)
-    e = np.exp(_shifted(z, ax))
-    return e / np.sum(e, axis=ax, keepdims=True)
+    return _softmax(z, ax).astype(z.dtype)
 
 
 def softmax_vjp(g: ArrayLike, logits: ArrayLike, axis: int = -1) -> InputGrad:
@@ -102,8 +112,12 @@ def softmax_vjp(g: ArrayLike, logits: ArrayLike, axis: int = -1) -> InputGrad:
     """
     z, ax = _logits(logits, axis)
     ga = cotangent(g, z, "logits")
-    y = softmax(z, ax)
-    return InputGrad(y * (ga - np.sum(ga * y, axis=ax, keepdims=True)))
+    gc = _compute(ga)
+    y = _softmax(z, ax)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = (y * (gc - np.sum(gc * y, axis=ax, keepdims=True))).astype(z.dtype)
+    check_overflow("softmax_vjp", (d,), g=ga, logits=z)
+    return InputGrad(d)
 
 
 def log_softmax(logits: ArrayLike, axis: int = -1) -> NDArray[Any]:
@@ -133,7 +147,9 @@ def log_softmax(logits: ArrayLike, axis: int = -1) -> NDArray[Any]:
     [0.0, -1000.0]
     """
     z, ax = _logits(logits, axis)
-    return _log_softmax(z, ax)
+    y = _log_softmax(_compute(z), ax).astype(z.dtype)
+    check_overflow("log_softmax", (y,), logits=z)
+    return y
 
 
 def log_softmax_vjp(g: ArrayLike, logits: ArrayLike, axis: int = -1) -> InputGrad:
@@ -164,7 +180,11 @@ def log_softmax_vjp(g: ArrayLike, logits: ArrayLike, axis: int = -1) -> InputGra
     """
     z, ax = _logits(logits, axis)
     ga = cotangent(g, z, "logits")
-    return InputGrad(ga - softmax(z, ax) * np.sum(ga, axis=ax, keepdims=True))
+    gc = _compute(ga)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = (gc - _softmax(z, ax) * np.sum(gc, axis=ax, keepdims=True)).astype(z.dtype)
+    check_overflow("log_softmax_vjp", (d,), g=ga, logits=z)
+    return InputGrad(d)
 
 
 def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> NDArray[Any]:
@@ -201,9 +221,13 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> NDArray[Any]:
     """
     z, y = _cross_entropy_args(logits, labels)
     n = z.shape[0]
-    picked = _log_softmax(z, 1)[np.arange(n), y]
+    zc = _compute(z)
+    picked = _log_softmax(zc, 1)[np.arange(n), y]
     # 0 - sum, not -sum: a certain prediction (every picked log-probability 0) gives +0.0, as torch
-    return np.asarray((z.dtype.type(0) - np.sum(picked)) / n, dtype=z.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = np.asarray((zc.dtype.type(0) - np.sum(picked)) / n, dtype=z.dtype)
+    check_overflow("softmax_cross_entropy", (loss,), logits=z)
+    return loss
 
 
 def softmax_cross_entropy_vjp(g: ArrayLike, logits: ArrayLike, labels: ArrayLike) -> InputGrad:
@@ -236,9 +260,12 @@ def softmax_cross_entropy_vjp(g: ArrayLike, logits: ArrayLike, labels: ArrayLike
     z, y = _cross_entropy_args(logits, labels)
     ga = cotangent(g, np.zeros((), dtype=z.dtype), "the loss (a scalar)")
     n = z.shape[0]
-    d = softmax(z, 1)
+    d = _softmax(z, 1)
     d[np.arange(n), y] -= 1
-    return InputGrad(d * (ga / n))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = (d * (_compute(ga) / n)).astype(z.dtype)
+    check_overflow("softmax_cross_entropy_vjp", (out,), g=ga, logits=z)
+    return InputGrad(out)
 
 
 def mse_loss(pred: ArrayLike, target: ArrayLike) -> NDArray[Any]:
@@ -254,7 +281,10 @@ def mse_loss(pred: ArrayLike, target: ArrayLike) -> NDArray[Any]:
     -------
     ndarray, shape ()
         In the promoted float dtype of ``pred`` and ``target``. NaN and inf
-        propagate silently by IEEE arithmetic (``inf - inf`` is NaN).
+        inputs propagate by IEEE arithmetic (``inf - inf`` is NaN). Computed
+        in float64 with the differences scaled by the largest (exact up to
+        rounding for any finite inputs); a loss beyond the dtype's range
+        raises ``ValueError``.
 
     Notes
     -----
@@ -268,9 +298,18 @@ def mse_loss(pred: ArrayLike, target: ArrayLike) -> NDArray[Any]:
     2.5
     """
     p, t = _mse_args(pred, target)
+    dtype = np.result_type(p, t)
+    d, halved = _difference(p, t)
     with np.errstate(over="ignore", invalid="ignore"):
-        d = p - t
-        return np.asarray(np.sum(d * d) / d.size, dtype=d.dtype)
+        top = np.max(np.abs(d))
+        if np.isfinite(top) and top > 0:  # sum((d / top)**2) lies in [1, n]: no overflow, no underflow
+            u = d / top
+            value = np.sum(u * u) / d.size * top * top * (4.0 if halved else 1.0)
+        else:
+            value = np.sum(d * d) / d.size  # zero, or NaN / inf from the inputs
+        loss = np.asarray(value, dtype=dtype)
+    check_overflow("mse_loss", (loss,), pred=p, target=t)
+    return loss
 
 
 def mse_loss_vjp(g: ArrayLike, pred: ArrayLike, target: ArrayLike) -> MSELossGrads:
@@ -302,9 +341,32 @@ def mse_loss_vjp(g: ArrayLike, pred: ArrayLike, target: ArrayLike) -> MSELossGra
     p, t = _mse_args(pred, target)
     dtype = np.result_type(p, t)
     ga = cotangent(g, np.zeros((), dtype=dtype), "the loss (a scalar)")
+    diff, halved = _difference(p, t)
     with np.errstate(over="ignore", invalid="ignore"):
-        d = (p.astype(dtype, copy=False) - t.astype(dtype, copy=False)) * (2 * ga / p.size)
-    return MSELossGrads(d.astype(p.dtype, copy=False), (-d).astype(t.dtype, copy=False))
+        d = diff * ((4.0 if halved else 2.0) * float(ga) / p.size)
+        gp, gt = d.astype(p.dtype), (-d).astype(t.dtype)
+    check_overflow("mse_loss_vjp", (gp, gt), g=ga, pred=p, target=t)
+    return MSELossGrads(gp, gt)
+
+
+def _compute(a: NDArray[Any]) -> NDArray[Any]:
+    """float16 is computed in float32 (rounded once at the end); other floats in their own dtype."""
+    return a.astype(np.float32) if a.dtype == np.float16 else a
+
+
+def _softmax(z: NDArray[Any], axis: int) -> NDArray[Any]:
+    """Softmax in the compute dtype (float32 for float16), not yet rounded to ``z``'s dtype."""
+    e = np.exp(_shifted(_compute(z), axis))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _difference(p: NDArray[Any], t: NDArray[Any]) -> tuple[NDArray[np.float64], bool]:
+    """``p - t`` in float64, halved (exactly, but for subnormals) when it overflows: ``(d, halved)``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = p.astype(np.float64) - t.astype(np.float64)
+        if np.isinf(d).any() and np.isfinite(p).all() and np.isfinite(t).all():
+            return p.astype(np.float64) * 0.5 - t.astype(np.float64) * 0.5, True
+    return d, False
 
 
 def _log_softmax(z: NDArray[Any], axis: int) -> NDArray[Any]:
@@ -319,7 +381,7 @@ def _shifted(z: NDArray[Any], axis: int) -> NDArray[Any]:
 
 
 def _logits(logits: ArrayLike, axis: int) -> tuple[NDArray[Any], int]:
-    z = as_float_array("logits", logits)
+    z = real_array("logits", logits)
     if z.ndim < 1:
         raise ValueError(f"logits must have at least one dimension, got shape {z.shape}")
     ax = normalize_axis("axis", axis, z.ndim)
@@ -330,7 +392,7 @@ def _logits(logits: ArrayLike, axis: int) -> tuple[NDArray[Any], int]:
 
 
 def _cross_entropy_args(logits: ArrayLike, labels: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
-    z = as_float_array("logits", logits)
+    z = real_array("logits", logits)
     if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1:
         raise ValueError(f"logits must have shape (N, C) with N >= 1 and C >= 1, got shape {z.shape}")
     _check_finite(z)
@@ -347,7 +409,7 @@ def _cross_entropy_args(logits: ArrayLike, labels: ArrayLike) -> tuple[NDArray[A
 
 
 def _mse_args(pred: ArrayLike, target: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
-    p, t = as_float_array("pred", pred), as_float_array("target", target)
+    p, t = real_array("pred", pred), real_array("target", target)
     if p.shape != t.shape:
         raise ValueError(f"pred and target must have the same shape, got {p.shape} and {t.shape}")
     if p.size == 0:

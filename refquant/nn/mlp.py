@@ -15,6 +15,12 @@ Two optional hooks make the same code serve quantization and pruning:
 The backward returns the gradient of every parameter, of the input, and of
 every quantizer's learnable parameters. It recomputes nothing it can take
 from the forward's :class:`MLPCache`.
+
+Validation: ``params`` must be a non-empty sequence of ``(w, b)`` pairs whose
+shapes chain (``w_l`` of shape ``(out_l, in_l)``, ``b_l`` of ``(out_l,)``,
+``in_{l+1} = out_l``); masks must be 0/1 arrays (lists too) of the weight's
+shape, of a bool or numeric dtype; quantizers must be :class:`LayerQuant`
+or None; anything else raises ``ValueError``/``TypeError`` naming it.
 """
 
 from __future__ import annotations
@@ -25,9 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import as_float_array
+from refquant.grad._args import flag, real_array
 from refquant.nn.layers import ACTIVATIONS, linear, linear_vjp
 from refquant.nn.qat import Quantizer
 
@@ -88,7 +94,8 @@ def init_mlp(
     Parameters
     ----------
     sizes : sequence of int
-        At least two sizes, all >= 1.
+        At least two sizes, all ints >= 1, with at most ``2**31`` weights in
+        all (a larger network raises ``ValueError`` before allocating).
     rng : numpy.random.Generator
         The only source of randomness.
     init : {"kaiming_uniform", "kaiming_normal", "glorot_uniform", "glorot_normal"}
@@ -118,12 +125,15 @@ def init_mlp(
     >>> [w.shape for w, _ in p], [b.shape for _, b in p]
     ([(32, 64), (10, 32)], [(32,), (10,)])
     """
-    if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
-        raise ValueError(f"sizes must hold at least two positive sizes, got {list(sizes)}")
+    sizes = _sizes(sizes)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r}")
-    if np.dtype(dtype).kind != "f":
-        raise TypeError(f"dtype must be a floating dtype, got {np.dtype(dtype)}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a floating dtype, got {dtype!r}") from None
+    if dt.kind != "f":
+        raise TypeError(f"dtype must be a floating dtype, got {dt}")
     params: Params = []
     for fan_in, fan_out in itertools.pairwise(sizes):
         shape = (int(fan_out), int(fan_in))
@@ -141,7 +151,7 @@ def init_mlp(
     return params
 
 
-def count_params(params: Params, masks: Sequence[Array | None] | None = None) -> int:
+def count_params(params: Params, masks: Sequence[ArrayLike | None] | None = None) -> int:
     """Number of parameters; with masks, only the unmasked weights (and every bias).
 
     Parameters
@@ -165,9 +175,10 @@ def count_params(params: Params, masks: Sequence[Array | None] | None = None) ->
     >>> count_params(init_mlp([4, 3, 2], rng=np.random.default_rng(0)))
     23
     """
+    ps = _params(params)
+    ms = _masks(masks, ps)
     total = 0
-    for i, (w, b) in enumerate(params):
-        m = None if masks is None else masks[i]
+    for (w, b), m in zip(ps, ms, strict=True):
         total += int(w.size if m is None else np.count_nonzero(m)) + int(b.size)
     return total
 
@@ -178,7 +189,7 @@ def mlp_forward(
     *,
     activation: Activation = "relu",
     quant: Sequence[LayerQuant | None] | None = None,
-    masks: Sequence[Array | None] | None = None,
+    masks: Sequence[ArrayLike | None] | None = None,
     training: bool = False,
 ) -> tuple[Array, MLPCache]:
     """Logits of the MLP and the cache for :func:`mlp_backward`.
@@ -213,8 +224,13 @@ def mlp_forward(
     [[-0.5], [3.5]]
     """
     act = _activation(activation)[0]
-    a = as_float_array("x", x)
-    _check_shapes(params, a, quant, masks)
+    params = _params(params)
+    a = real_array("x", x)
+    masks = _masks(masks, params)
+    quant = _quant(quant, len(params))
+    training = flag("training", training)
+    if a.ndim != 2 or a.shape[1] != params[0][0].shape[1]:
+        raise ValueError(f"x must have shape (N, {params[0][0].shape[1]}), got shape {a.shape}")
     cache: dict[str, list[Any]] = {
         k: [] for k in ("inputs", "inputs_q", "weights_masked", "weights_q", "pre", "quant")
     }
@@ -244,7 +260,7 @@ def mlp_backward(
     g_logits: Any,
     *,
     activation: Activation = "relu",
-    masks: Sequence[Array | None] | None = None,
+    masks: Sequence[ArrayLike | None] | None = None,
     input_grad: bool = True,
 ) -> MLPGrads:
     """Gradients of every parameter, of the input and of the quantizers, given ``dL/d logits``.
@@ -288,7 +304,29 @@ def mlp_backward(
     ([[3.0]], [1.0], [[2.0]])
     """
     act_vjp = _activation(activation)[1]
-    g = as_float_array("g_logits", g_logits)
+    params = _params(params)
+    n = len(params)
+    if not isinstance(cache, MLPCache):
+        raise TypeError(f"cache must be the MLPCache from mlp_forward, got {type(cache).__name__}")
+    if len(cache.pre) != n:
+        raise ValueError(f"cache is from a network of {len(cache.pre)} layers, but params has {n}")
+    masks = _masks(masks, params)
+    input_grad = flag("input_grad", input_grad)
+    g = real_array("g_logits", g_logits)
+    if g.shape != cache.pre[-1].shape:
+        raise ValueError(
+            f"g_logits must have the shape of the logits {cache.pre[-1].shape}, got shape {g.shape}"
+        )
+    try:
+        return _backward(params, cache, g, act_vjp, masks, input_grad)
+    except ValueError as e:  # an overflow in a layer: name the argument it came from
+        top = str(np.max(np.abs(g))) if g.size else "0"
+        raise ValueError(f"{e} (backpropagating g_logits, max |g_logits| = {top})") from None
+
+
+def _backward(
+    params: Params, cache: MLPCache, g: Array, act_vjp: Any, masks: list[Array | None], input_grad: bool
+) -> MLPGrads:
     n = len(params)
     grads: Params = [None] * n  # type: ignore[list-item]
     qgrads: list[tuple[tuple[Array, ...], tuple[Array, ...]]] = [((), ())] * n
@@ -331,23 +369,90 @@ def mlp_backward(
     return MLPGrads(grads, g, qgrads)
 
 
-def _activation(name: str) -> tuple[Any, Any]:
-    if name not in ACTIVATIONS:
+def _activation(name: object) -> tuple[Any, Any]:
+    if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
     return ACTIVATIONS[name]
 
 
-def _check_shapes(
-    params: Params, x: Array, quant: Sequence[Any] | None, masks: Sequence[Array | None] | None
-) -> None:
+_MAX_WEIGHTS = 2**31
+
+
+def _sizes(sizes: object) -> list[int]:
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (Sequence, np.ndarray)):
+        raise TypeError(f"sizes must be a sequence of ints, got {sizes!r}")
+    out = []
+    for n in list(sizes):
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"sizes must hold ints, got {list(sizes)!r}")
+        out.append(int(n))
+    if len(out) < 2 or min(out) < 1:
+        raise ValueError(f"sizes must hold at least two positive sizes, got {out}")
+    weights = sum(a * b for a, b in itertools.pairwise(out))
+    if weights > _MAX_WEIGHTS:
+        raise ValueError(f"sizes={out} need {weights} weights, more than the limit 2**31")
+    return out
+
+
+def _params(params: object) -> Params:
+    """``params`` checked: a non-empty sequence of (w, b) float pairs whose shapes chain."""
+    if isinstance(params, (str, bytes, np.ndarray)) or not isinstance(params, Sequence):
+        raise TypeError(f"params must be a list of (w, b) pairs, got {type(params).__name__}")
     if not params:
-        raise ValueError("params must hold at least one (w, b) layer")
-    if x.ndim != 2 or x.shape[1] != params[0][0].shape[1]:
-        raise ValueError(f"x must have shape (N, {params[0][0].shape[1]}), got {x.shape}")
-    for name, seq in (("quant", quant), ("masks", masks)):
-        if seq is not None and len(seq) != len(params):
-            raise ValueError(f"{name} must have one entry per layer ({len(params)}), got {len(seq)}")
-    if masks is not None:
-        for i, m in enumerate(masks):
-            if m is not None and m.shape != params[i][0].shape:
-                raise ValueError(f"masks[{i}] must have shape {params[i][0].shape}, got {m.shape}")
+        raise ValueError("params must hold at least one (w, b) layer, got []")
+    out: Params = []
+    for i, layer in enumerate(params):
+        if not isinstance(layer, (tuple, list)) or len(layer) != 2:
+            raise TypeError(f"params[{i}] must be a (w, b) pair, got {type(layer).__name__}")
+        w, b = real_array(f"params[{i}] w", layer[0]), real_array(f"params[{i}] b", layer[1])
+        if w.ndim != 2 or b.shape != (w.shape[:1]):
+            raise ValueError(
+                f"params[{i}] must be (w, b) with w of shape (out, in) and b of shape (out,), "
+                f"got shapes {w.shape} and {b.shape}"
+            )
+        if out and w.shape[1] != out[-1][0].shape[0]:
+            raise ValueError(
+                f"params[{i}] w has {w.shape[1]} inputs but params[{i - 1}] has {out[-1][0].shape[0]} outputs"
+            )
+        out.append((w, b))
+    return out
+
+
+def _masks(masks: object, params: Params) -> list[Array | None]:
+    """One 0/1 array (bool or numeric, the weight's shape) or None per layer."""
+    if masks is None:
+        return [None] * len(params)
+    if isinstance(masks, (str, bytes, np.ndarray)) or not isinstance(masks, Sequence):
+        raise TypeError(
+            f"masks must be a sequence with one array (or None) per layer, got {type(masks).__name__}"
+        )
+    if len(masks) != len(params):
+        raise ValueError(f"masks must have one entry per layer ({len(params)}), got {len(masks)}")
+    out: list[Array | None] = []
+    for i, m in enumerate(masks):
+        if m is None:
+            out.append(None)
+            continue
+        ma = np.asarray(m)
+        if ma.dtype.kind not in "biuf":
+            raise TypeError(f"masks[{i}] must be a bool or numeric 0/1 array, got dtype {ma.dtype}")
+        if ma.shape != params[i][0].shape:
+            raise ValueError(f"masks[{i}] must have shape {params[i][0].shape}, got shape {ma.shape}")
+        if ma.dtype.kind != "b" and not ((ma == 0) | (ma == 1)).all():
+            bad = ma[~((ma == 0) | (ma == 1))].ravel()[:3].tolist()
+            raise ValueError(f"masks[{i}] must hold only 0 and 1, got {bad}")
+        out.append(ma)
+    return out
+
+
+def _quant(quant: object, n: int) -> list[LayerQuant | None] | None:
+    if quant is None:
+        return None
+    if isinstance(quant, (str, bytes)) or not isinstance(quant, Sequence):
+        raise TypeError(f"quant must be a sequence with one LayerQuant (or None) per layer, got {quant!r}")
+    if len(quant) != n:
+        raise ValueError(f"quant must have one entry per layer ({n}), got {len(quant)}")
+    for i, q in enumerate(quant):
+        if q is not None and not isinstance(q, LayerQuant):
+            raise TypeError(f"quant[{i}] must be a LayerQuant or None, got {q!r}")
+    return list(quant)

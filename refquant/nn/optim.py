@@ -27,9 +27,16 @@ FMAs exactly (``addcdiv`` and the divisions are not fused, in both), so:
   ``p``); the moments are unaffected unless L2 weight decay feeds ``p``
   back into the gradient.
 
-NaN and infinity in the gradients propagate as in torch (no checks).
-Hyperparameters must be finite (torch lets some NaNs through); their ranges
-are torch's.
+NaN and infinity in the parameters, gradients or state propagate as in
+torch (no checks). Overflow does not: when every input is finite but a new
+parameter or state buffer is not (Adam's ``g**2`` beyond the float32
+maximum, a huge ``lr``), the step raises ``ValueError`` instead of returning
+torch's ``inf``/NaN. Hyperparameters must be finite (torch lets some NaNs
+through), representable in the parameters' dtype, and in torch's ranges;
+the switches (``nesterov``, ``maximize``, ``amsgrad``, ``fused``) must be
+bools. Gradients given as lists or scalars take their parameter's dtype;
+arrays must match it. Nothing is modified in place: read-only parameters
+and views are fine.
 """
 
 from __future__ import annotations
@@ -42,7 +49,17 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from refquant._exact import fma_float32, fma_float64
-from refquant.nn._optim_checks import check_buffers, frozen, grad_list, nonnegative, param_list, real_number
+from refquant.nn._optim_checks import (
+    check_buffers,
+    check_overflow,
+    flag,
+    frozen,
+    grad_list,
+    nonnegative,
+    param_list,
+    real_number,
+    representable,
+)
 
 __all__ = [
     "AdamState",
@@ -189,6 +206,10 @@ def sgd_step(
     momentum = nonnegative("momentum", momentum)
     dampening = real_number("dampening", dampening)
     weight_decay = nonnegative("weight_decay", weight_decay)
+    nesterov, maximize = flag("nesterov", nesterov), flag("maximize", maximize)
+    hyper = {"lr": lr, "momentum": momentum, "1 - dampening": 1 - dampening, "weight_decay": weight_decay}
+    for name, v in hyper.items():
+        representable(name, v, ps)
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(
             f"nesterov=True requires momentum > 0 and dampening == 0, "
@@ -210,6 +231,11 @@ def sgd_step(
             d = _fma(buf, c(momentum), d) if nesterov else buf
         new_p.append(_fma(d, c(-lr), p).reshape(shape))  # param.add_(d, alpha=-lr)
         new_b.append(None if buf is None else frozen(buf.reshape(shape)))
+    check_overflow(
+        "sgd_step",
+        [*ps, *gs, *(b for b in state.momentum_buffers if b is not None)],
+        [*new_p, *(b for b in new_b if b is not None)],
+    )
     return tuple(new_p), SGDState(state.step + 1, tuple(new_b))
 
 
@@ -410,6 +436,7 @@ def _adam(
         check_buffers(f"state.{name}", getattr(state, name), ps, optional=False)
     lr, eps = nonnegative("lr", lr), nonnegative("eps", eps)
     weight_decay = nonnegative("weight_decay", weight_decay)
+    amsgrad, maximize, fused = flag("amsgrad", amsgrad), flag("maximize", maximize), flag("fused", fused)
     if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:
         raise TypeError(f"betas must be a pair of floats, got {betas!r}")
     beta1, beta2 = (real_number(f"betas[{i}]", b) for i, b in enumerate(betas))
@@ -422,6 +449,9 @@ def _adam(
     bias_correction2 = 1 - beta2 ** float(step)
     step_size = lr / bias_correction1
     bias_correction2_sqrt = bias_correction2**0.5
+    hyper = {"lr": lr, "lr / (1 - beta1**step)": step_size, "eps": eps, "weight_decay": weight_decay}
+    for name, v in {**hyper, "lr * weight_decay": lr * weight_decay}.items():
+        representable(name, v, ps)
     k = _Consts(lr, beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt)
     out_p, out_m, out_v, out_vmax = [], [], [], []
     for p0, g0, m0, v0, vmax0 in zip(
@@ -430,21 +460,36 @@ def _adam(
         outs = [np.empty(p0.size, p0.dtype) for _ in range(4)]
         flat = [a.reshape(-1) for a in (p0, g0, m0, v0, vmax0)]
         buf = np.empty(min(p0.size, _CHUNK), p0.dtype)
-        for i in range(0, max(p0.size, 1), _CHUNK):  # cache-sized pieces: the same arithmetic, faster
-            sl = slice(i, i + _CHUNK)
-            fp, fg, fm, fv, fvmax = (a[sl] for a in flat)
-            if fused:
-                new = _adam_update(fp, fg, fm, fv, fvmax, k, amsgrad, maximize, decoupled, fused)
-                for o, value in zip(outs, new, strict=True):
-                    o[sl] = value
-            else:
-                args = (fp, fg, fm, fv, fvmax, k, amsgrad, maximize, decoupled)
-                _adam_update_unfused(*args, [o[sl] for o in outs], buf[: fp.size])
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # IEEE, as torch; checked below
+            _adam_chunks(flat, outs, buf, k, amsgrad, maximize, decoupled, fused)
         out_p.append(outs[0].reshape(p0.shape))
         out_m.append(frozen(outs[1].reshape(p0.shape)))
         out_v.append(frozen(outs[2].reshape(p0.shape)))
         out_vmax.append(frozen(outs[3].reshape(p0.shape)))
+    check_overflow(
+        "adamw_step" if decoupled else "adam_step",
+        [*ps, *gs, *state.exp_avgs, *state.exp_avg_sqs, *state.max_exp_avg_sqs],
+        [*out_p, *out_m, *out_v, *out_vmax],
+    )
     return tuple(out_p), AdamState(step, tuple(out_m), tuple(out_v), tuple(out_vmax))
+
+
+def _adam_chunks(
+    flat: list[Array], outs: list[Array], buf: Array, k: _Consts, amsgrad: bool, maximize: bool,
+    decoupled: bool, fused: bool,
+) -> None:  # fmt: skip
+    """The Adam update of one parameter (flattened), chunk by chunk, into ``outs``."""
+    size = flat[0].size
+    for i in range(0, max(size, 1), _CHUNK):  # cache-sized pieces: the same arithmetic, faster
+        sl = slice(i, i + _CHUNK)
+        fp, fg, fm, fv, fvmax = (a[sl] for a in flat)
+        if fused:
+            new = _adam_update(fp, fg, fm, fv, fvmax, k, amsgrad, maximize, decoupled, fused)
+            for o, value in zip(outs, new, strict=True):
+                o[sl] = value
+        else:
+            args = (fp, fg, fm, fv, fvmax, k, amsgrad, maximize, decoupled)
+            _adam_update_unfused(*args, [o[sl] for o in outs], buf[: fp.size])
 
 
 _CHUNK = 1 << 16

@@ -14,6 +14,12 @@ Weights are quantized symmetric per output channel (rows of ``w``, the
 range from a moving-average min-max observer (PyTorch's
 ``MovingAverageMinMaxObserver``: the first batch sets the range, later ones
 move it by ``averaging_constant``) or from calibration.
+
+Every quantizer validates its fields when built (``bits`` an int making an
+:class:`~refquant.formats.IntFormat`, flags bools, ranges finite with
+``lo <= hi``, ``averaging_constant`` in (0, 1], LSQ steps finite and > 0),
+so a bad field raises ``ValueError``/``TypeError`` naming it at once rather
+than a wrong number later.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from refquant.formats import IntFormat
+from refquant.grad._args import flag, real_array
 from refquant.grad.lsq import lsq_fake_quantize, lsq_fake_quantize_vjp
 from refquant.grad.ste import fake_quantize_vjp
 from refquant.qparams import qparams_from_range
@@ -85,7 +92,15 @@ def symmetric_weight_qparams(w: Array, bits: int, per_channel: bool) -> tuple[Ar
     >>> [round(v * 127, 6) for v in s.tolist()], z.tolist(), lo, hi
     ([2.0, 0.5], [0, 0], -127, 127)
     """
-    fmt = IntFormat(bits, signed=True, narrow_range=True)
+    fmt = _format("bits", bits, signed=True)
+    per_channel = flag("per_channel", per_channel)
+    w = real_array("w", w)
+    if per_channel and w.ndim != 2:
+        raise ValueError(f"w must have shape (out, in) for per_channel=True, got shape {w.shape}")
+    if w.size == 0:
+        raise ValueError(f"w must not be empty, got shape {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValueError(f"w must be finite, got {w[~np.isfinite(w)].ravel()[:3].tolist()}")
     lo = w.min(axis=1) if per_channel else w.min()
     hi = w.max(axis=1) if per_channel else w.max()
     p = qparams_from_range(
@@ -104,6 +119,10 @@ class WeightQuantizer:
 
     bits: int
     per_channel: bool = True
+
+    def __post_init__(self) -> None:
+        _format("bits", self.bits, signed=True)
+        flag("per_channel", self.per_channel)
 
     @property
     def params(self) -> tuple[Array, ...]:
@@ -129,6 +148,15 @@ class LSQWeightQuantizer:
 
     step: Array
     bits: int
+
+    def __post_init__(self) -> None:
+        _format("bits", self.bits, signed=True)
+        if isinstance(self.step, (bool, np.bool_)) or np.asarray(self.step).dtype == bool:
+            raise TypeError(f"step must be a float array of steps, got {self.step!r}")
+        st = real_array("step", self.step)
+        if st.ndim != 1 or not (np.isfinite(st).all() and (st > 0).all()):
+            bad = st[~(np.isfinite(st) & (st > 0))].ravel()[:3].tolist() if st.ndim else st.tolist()
+            raise ValueError(f"step must be a 1-d array of finite steps > 0, got shape {st.shape}: {bad}")
 
     @classmethod
     def init(cls, w: Array, bits: int) -> LSQWeightQuantizer:
@@ -177,6 +205,21 @@ class ActivationQuantizer:
     running_minmax: bool = False
     initialized: bool = False
 
+    def __post_init__(self) -> None:
+        _format("bits", self.bits, signed=False)
+        for name in ("lo", "hi", "averaging_constant"):
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{name} must be a real number, got {v!r}")
+            if not np.isfinite(v):
+                raise ValueError(f"{name} must be finite, got {v!r}")
+        if self.lo > self.hi:
+            raise ValueError(f"lo must be <= hi, got lo={self.lo!r} > hi={self.hi!r}")
+        if not 0 < self.averaging_constant <= 1:
+            raise ValueError(f"averaging_constant must lie in (0, 1], got {self.averaging_constant!r}")
+        flag("running_minmax", self.running_minmax)
+        flag("initialized", self.initialized)
+
     @property
     def params(self) -> tuple[Array, ...]:
         return ()
@@ -203,11 +246,27 @@ class ActivationQuantizer:
         q = self.observe(a) if training else self
         if not q.initialized:
             raise ValueError(
-                "the activation quantizer has no range: calibrate it or run it in training first"
+                "the activation quantizer has no range (initialized=False): calibrate it or run it in "
+                "training first"
             )
-        s, z, lo, hi = q.qparams(a.dtype)
+        try:
+            s, z, lo, hi = q.qparams(a.dtype)
+        except ValueError as e:
+            raise ValueError(
+                f"the observed range lo={q.lo!r}, hi={q.hi!r} has no {a.dtype} qparams: {e}"
+            ) from None
         return fake_quantize(a, s, z, lo, hi), q
 
     def vjp(self, g: Array, a: Array) -> tuple[Array, tuple[Array, ...]]:
         s, z, lo, hi = self.qparams(a.dtype)
         return fake_quantize_vjp(g, a, s, z, lo, hi).grad_x, ()
+
+
+def _format(name: str, bits: object, *, signed: bool) -> IntFormat:
+    """The integer format of ``bits`` codes; a bad ``bits`` raises naming ``name`` and its value."""
+    if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {bits!r}")
+    try:
+        return IntFormat(int(bits), signed=signed, narrow_range=signed)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name}={bits!r} is not a valid integer format: {e}") from None

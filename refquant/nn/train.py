@@ -26,7 +26,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from refquant._validate import as_float_array
+from refquant.grad._args import real_array
+from refquant.nn._optim_checks import nonnegative
 from refquant.nn.losses import softmax_cross_entropy, softmax_cross_entropy_vjp
 from refquant.nn.mlp import Activation, LayerQuant, Params, mlp_backward, mlp_forward
 from refquant.nn.optim import adam_init, adam_step, adamw_step, sgd_init, sgd_step
@@ -97,7 +98,11 @@ def predict(model: Model, x: Any, *, batch_size: int = 4096) -> Array:
     >>> predict(m, [[2.0, 1.0]]).tolist()
     [[2.0, 1.0]]
     """
-    xa = as_float_array("x", x)
+    _model(model)
+    batch_size = _count("batch_size", batch_size, 1)
+    xa = real_array("x", x)
+    if xa.ndim != 2:
+        raise ValueError(f"x must have shape (N, in), got shape {xa.shape}")
     outs = [model.forward(xa[i : i + batch_size])[0] for i in range(0, max(len(xa), 1), batch_size)]
     return np.concatenate(outs)  # at least one (possibly empty) batch
 
@@ -126,7 +131,20 @@ def accuracy(model: Model, x: Any, y: Any) -> float:
     >>> accuracy(m, [[2.0, 1.0], [0.0, 3.0]], [0, 0])
     0.5
     """
-    return float(np.mean(np.argmax(predict(model, x), axis=1) == np.asarray(y)))
+    logits = predict(model, x)
+    if len(logits) == 0:
+        shape = np.shape(x)
+        raise ValueError(
+            f"x must hold at least one row (the accuracy of nothing is undefined), got shape {shape}"
+        )
+    ya = np.asarray(y)
+    if ya.dtype.kind not in "iu" or ya.shape != (len(logits),):
+        raise ValueError(
+            f"y must be integer labels of shape ({len(logits)},), got {ya.dtype} of shape {ya.shape}"
+        )
+    if len(ya) == 0:
+        raise ValueError("x must hold at least one row (the accuracy of nothing is undefined), got 0 rows")
+    return float(np.mean(np.argmax(logits, axis=1) == ya))
 
 
 def _flat(model: Model) -> list[Array]:
@@ -205,6 +223,10 @@ def train_step(
     >>> round(loss, 6), m2.params[0][0].tolist(), m2.params[0][1].tolist()  # grad = softmax - onehot
     (0.693147, [[0.5], [-0.5]], [0.5, -0.5])
     """
+    _model(model)
+    x, y = _batch(model, x, y, allow_empty=False)
+    if not callable(step):
+        raise TypeError(f"step must be callable (params, grads, state) -> (params, state), got {step!r}")
     logits, cache = model.forward(x, training=True)
     loss = float(softmax_cross_entropy(logits, y))
     g = softmax_cross_entropy_vjp(np.ones((), logits.dtype), logits, y).grad_x
@@ -246,7 +268,8 @@ def train(
     x : array_like, shape (N, in)
     y : array_like of int, shape (N,)
     epochs, batch_size : int
-        The last minibatch of an epoch may be smaller.
+        ``epochs >= 0``, ``batch_size >= 1`` (ints; bools and floats raise
+        ``TypeError``). The last minibatch of an epoch may be smaller.
     rng : numpy.random.Generator
         Draws one permutation of the rows per epoch.
     optimizer : {"sgd", "adam", "adamw"}
@@ -257,7 +280,7 @@ def train(
         order.
     lr, weight_decay, momentum : float
     x_val, y_val : array_like, optional
-        Evaluated after every epoch (out of training).
+        Evaluated after every epoch (out of training); both or neither.
     log : callable, optional
         Called with each :class:`EpochLog` (e.g. ``print``).
 
@@ -281,16 +304,20 @@ def train(
     >>> accuracy(m, x, y) > 0.95
     True
     """
+    _model(model)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r}")
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
-    xa = as_float_array("x", x).astype(model.params[0][0].dtype, copy=False)
-    ya = np.asarray(y)
-    if ya.shape != (len(xa),):
-        raise ValueError(f"y must have shape ({len(xa)},), got {ya.shape}")
-    if epochs and len(xa) == 0:
-        raise ValueError(f"x must hold at least one row to train on, got shape {xa.shape}")
+    epochs = _count("epochs", epochs, 0)
+    batch_size = _count("batch_size", batch_size, 1)
+    nonnegative("momentum", momentum)
+    if log is not None and not callable(log):
+        raise TypeError(f"log must be callable (e.g. print) or None, got {log!r}")
+    if (x_val is None) != (y_val is None):
+        raise ValueError(
+            f"x_val and y_val go together, got x_val={type(x_val).__name__}, y_val={type(y_val).__name__}"
+        )
+    xa, ya = _batch(model, x, y, allow_empty=not epochs)
+    xa = xa.astype(model.params[0][0].dtype, copy=False)
     step, opt_state = _optimizer(optimizer, _flat(model), lr, weight_decay, momentum)
     history: list[EpochLog] = []
     for epoch in range(1, epochs + 1):
@@ -308,6 +335,42 @@ def train(
         if log is not None:
             log(entry)
     return model, history
+
+
+def _model(model: object) -> None:
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a Model (refquant.nn.train.Model), got {type(model).__name__}")
+
+
+def _batch(model: Model, x: Any, y: Any, *, allow_empty: bool) -> tuple[Array, Array]:
+    """``x`` (N, in) finite floats and ``y`` (N,) integer labels in [0, out), checked, named."""
+    xa = real_array("x", x)
+    n_in, n_out = model.params[0][0].shape[1], model.params[-1][0].shape[0]
+    if xa.ndim != 2 or xa.shape[1] != n_in:
+        raise ValueError(f"x must have shape (N, {n_in}), got shape {xa.shape}")
+    if not allow_empty and len(xa) == 0:
+        raise ValueError(f"x must hold at least one row to train on, got shape {xa.shape}")
+    if not np.isfinite(xa).all():
+        raise ValueError(f"x must be finite to train on, got {xa[~np.isfinite(xa)].ravel()[:3].tolist()}")
+    ya = np.asarray(y)
+    if ya.dtype.kind not in "iu":
+        raise TypeError(f"y must hold integer class labels, got dtype {ya.dtype}")
+    if ya.shape != (len(xa),):
+        raise ValueError(f"y must have shape ({len(xa)},) (one label per row of x), got shape {ya.shape}")
+    bad = (ya < 0) | (ya >= n_out)
+    if bad.any():
+        raise ValueError(
+            f"y must hold labels in [0, {n_out}) for {n_out} classes, got {ya[bad][:5].tolist()}"
+        )
+    return xa, ya
+
+
+def _count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
 
 
 def _optimizer(

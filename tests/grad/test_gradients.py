@@ -321,4 +321,5 @@ def test_lsq_nan_and_grad_scale_policy() -> None:
             lsq_fake_quantize_vjp([1.0], [0.1], 0.5, -4, 3, grad_scale=bad)
     with pytest.raises(TypeError, match="must be ints"):
         lsq_grad_scale(10.5, 7)  # type: ignore[arg-type]
-    assert np.isnan(lsq_fake_quantize([np.nan], 0.5, -4, 3)[0])
+    with pytest.raises(ValueError, match="x contains NaN"):  # the forward rejects what the vjp rejects
+        lsq_fake_quantize([np.nan], 0.5, -4, 3)

@@ -368,7 +368,7 @@ def test_validation_of_arrays_and_state() -> None:
         sgd_init([np.arange(3)])
     with pytest.raises(TypeError, match=r"params\[0\] must be float32 or float64, got dtype float16"):
         adam_init([np.zeros(3, np.float16)])
-    with pytest.raises(ValueError, match=r"grads must have one array per parameter \(1\), got 2"):
+    with pytest.raises(ValueError, match=r"grads must have one array per parameter \(params has 1\), got 2"):
         sgd_step(p, g + g, s, lr=0.1)
     with pytest.raises(ValueError, match=r"grads\[0\] must have shape \(2,\) \(params\[0\]\), got \(3,\)"):
         adam_step(p, [np.zeros(3)], a)
