@@ -195,8 +195,8 @@ def fake_quantize_vjp(
     check_choice("nan", nan, NAN_POLICIES)
     _check_compute_dtype(compute_dtype)
     xa, s, z, g_layout, cd = prepare_arguments(
-        x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype
-    )
+        x, scale, zero_point, quant_min, quant_max, axis, block_size, compute_dtype, op_order=op_order
+    )  # the forward's checks, including a finite 1/s in the compute dtype for op_order="multiply"
     ga = cotangent(g, xa)
     if nan == "raise" and np.isnan(np.min(xa, initial=0.0)):
         raise ValueError(

@@ -125,3 +125,15 @@ def test_minmax_normalize_range_beyond_float64() -> None:
         minmax_normalize_vjp([1.0, 0.0], [0.0, 1.0], through_range="False")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"x is constant \(every element 2.0, shape \(\)\)"):
         minmax_normalize(2.0)
+
+
+def test_clipped_code_vjp_rejects_an_overflowing_reciprocal_as_its_forward_does() -> None:
+    """1/1e-40 overflows float32: the forward raises for op_order='multiply', and so does its vjp."""
+    from refquant.quantize import fake_quantize
+
+    x = np.array([1e-40, 0.0], np.float32)
+    s = np.float32(1e-40)
+    with pytest.raises(ValueError, match="finite reciprocal"):
+        fake_quantize(x, s, 0, -128, 127, op_order="multiply")
+    with pytest.raises(ValueError, match="finite reciprocal"):
+        fake_quantize_vjp(np.ones(2, np.float32), x, s, 0, -128, 127, op_order="multiply")
