@@ -9,12 +9,11 @@ NumPy (and SciPy) only at run time. The core modules:
 * :mod:`refquant.interop` -- other systems' exact semantics (PyTorch, ONNX).
 """
 
+from refquant._version import __version__ as __version__
 from refquant.formats import INT_FORMATS, IntFormat, int_format, storage_dtype
 from refquant.qparams import QParams, nudge_range, qparams_from_range, reduce_range
 from refquant.quantize import dequantize, fake_quantize, quantize
 from refquant.rounding import ROUNDING_MODES, round_to_integer
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "INT_FORMATS",

@@ -21,6 +21,7 @@ FLOORS: dict[str, float] = {
     "_validate": 0,
     "_types": 0,
     "_exact": 0,
+    "_version": 0,
     "_granularity": 0.5,
     "formats": 1,
     "rounding": 2,
@@ -33,6 +34,7 @@ FLOORS: dict[str, float] = {
     "interop": 6,
     "nn": 7,
     "recipes": 8,
+    "_cli_args": 8.5,  # the CLI's argument types and checks
     "cli": 9,
     "__main__": 10,
     "__init__": 10,

@@ -181,3 +181,9 @@ def test_bad_arguments() -> None:
         load_digits(dtype=np.bool_, scale=False)
     with pytest.raises(TypeError, match="scale"):
         load_digits(scale="yes")  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("bad", ["bogus", 1.5])
+def test_a_dtype_numpy_cannot_read_is_named_with_its_value(bad: object) -> None:
+    with pytest.raises(TypeError, match=f"dtype must be a floating or integer dtype, got {bad!r}"):
+        load_digits(dtype=bad)  # type: ignore[call-overload]

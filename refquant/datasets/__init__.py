@@ -229,7 +229,10 @@ def load_digits(
         scale = bool(scale)
     if not isinstance(scale, bool):
         raise TypeError(f"scale must be a bool, got {scale!r}")
-    out_dtype = np.dtype(dtype)
+    try:
+        out_dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a floating or integer dtype, got {dtype!r}") from None
     if scale and out_dtype.kind != "f":
         raise TypeError(f"dtype must be a floating dtype when scale=True, got {out_dtype}")
     if out_dtype.kind not in "fiu":
