@@ -1,31 +1,153 @@
-"""Command line: ``refquant demo``, ``refquant affine`` and ``refquant formats``.
+"""The command line, ``refquant`` (also ``python -m refquant``): demo, plot, affine, formats.
 
-* ``demo`` (the main job, :mod:`refquant.demo`): train an MLP on the bundled
-  digits, quantize it after training and with quantization-aware training,
-  prune it (gradual magnitude, 2:4, Taylor structured), and print the
-  accuracy, sparsity and parameter table;
+* ``demo`` (the main job, :mod:`refquant.recipes.demo`): train an MLP on the
+  bundled digits, quantize it after training and with quantization-aware
+  training, prune it (gradual magnitude, 2:4, Taylor structured), and print
+  the accuracy, sparsity and parameter table; ``--json`` and ``--plot``
+  write the result and its figure;
+* ``plot``: draw the figure from a JSON that ``demo --json`` wrote;
 * ``affine``: a walk-through of affine quantization on a seeded synthetic
   weight matrix whose rows have log-normal magnitudes (the shape of real
   linear-layer weights): error against bit width and granularity, and inputs
   on which the frameworks' semantics disagree;
 * ``formats``: the named integer formats.
+
+Every argument is validated by its type function (``refquant._cli_args``)
+while parsing, output paths included: a bad value is an argparse error (exit
+status 2, a usage line and an error line on stderr) before any work starts.
+A closed output pipe (``refquant formats | head -1``) ends the program
+quietly with status 1, as the Python documentation recommends
+(``BrokenPipeError``: stdout is pointed at ``os.devnull`` before exiting).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from refquant import __version__
+from refquant._cli_args import (
+    Parser,
+    demo_json,
+    figure_path,
+    nonnegative_int,
+    output_path,
+    thread_count,
+)
 from refquant.formats import INT_FORMATS, IntFormat
 from refquant.interop import torch as torch_semantics
 from refquant.qparams import qparams_from_range
 from refquant.quantize import fake_quantize, quantize
+
+__all__ = ["build_parser", "builtin_weights", "main", "run_affine"]
+
+DESCRIPTION = """\
+refquant: the reference implementation of neural-network quantization and
+pruning math, in NumPy. These commands run its demo and a walk-through;
+"refquant COMMAND --help" describes each."""
+
+EPILOG = """\
+examples:
+  refquant demo                                 train, quantize, prune, print the table
+  refquant demo --json out.json --plot out.png  also write the result and its figure
+  refquant plot out.json --out fig.svg          draw the figure again from the JSON
+  refquant affine --seed 1                      quantization error against bit width
+  refquant formats | head -4                    the first integer formats"""
+
+DEMO_DESCRIPTION = """\
+Train a 64-128-128-10 MLP by hand-written backpropagation on the bundled UCI
+digits; quantize it (int8 PTQ per tensor and per channel, int4 weights only,
+int4 QAT with STE and LSQ) and prune it (90% by gradual magnitude pruning,
+2:4, half of the hidden neurons removed), each fine-tuned; print one progress
+line per method, then the table of bits, sparsity, parameters, test accuracy
+and change from float.
+
+Determinism: a seed gives the same table on every run on one machine; the
+accuracies differ between machines (they depend on the BLAS library and the
+CPU: seed 0 gives qat-int4-ste 0.9916 on one machine and 0.9889 on another).
+Parameter counts and sparsities are the same everywhere."""
+
+
+def build_parser() -> Parser:
+    """The ``refquant`` argument parser (every subcommand, every type check).
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["demo", "--seed", "3", "--quick"])
+    >>> args.command, args.seed, args.quick, args.threads
+    ('demo', 3, True, 1)
+    """
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = Parser(prog="refquant", description=DESCRIPTION, epilog=EPILOG, formatter_class=raw)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="train, quantize, prune and compare an MLP on the bundled digits",
+        description=DEMO_DESCRIPTION,
+        formatter_class=raw,
+    )
+    demo.add_argument(
+        "--seed", type=nonnegative_int, default=0, metavar="N",
+        help="seed of initialization and minibatch order, an integer >= 0 (default 0)",
+    )  # fmt: skip
+    demo.add_argument("--json", metavar="PATH", type=output_path, help="also write the result as JSON")
+    demo.add_argument(
+        "--plot", metavar="PATH", type=figure_path,
+        help="also save the figure (accuracy against bit width and sparsity); the extension sets the"
+        " format (.png, .pdf, .svg, ...); needs matplotlib: pip install refquant[plot]",
+    )  # fmt: skip
+    demo.add_argument(
+        "--quick", action="store_true", help="short training runs (a smoke test of a few seconds)"
+    )
+    demo.add_argument("-v", "--verbose", action="store_true", help="also print every training epoch")
+    demo.add_argument(
+        "--threads", type=thread_count, default=1, metavar="N",
+        help="BLAS threads during the run, 1 to 1024 (default 1: the matrices are small, and more"
+        " threads only slow a busy machine down); the previous setting is restored afterwards",
+    )  # fmt: skip
+    demo.set_defaults(parser=demo)
+
+    plot = sub.add_parser(
+        "plot",
+        help="draw the demo's figure from the JSON that demo --json wrote",
+        description="Draw the demo's figure (accuracy against bit width; accuracy against sparsity)"
+        " from the JSON that refquant demo --json wrote. Needs matplotlib: pip install refquant[plot].",
+    )
+    plot.add_argument("json", metavar="JSON", type=demo_json, help="the result of refquant demo --json")
+    plot.add_argument(
+        "--out", metavar="PATH", type=figure_path,
+        help="where to save the figure; the extension sets the format (default: the JSON path with .png)",
+    )  # fmt: skip
+    plot.set_defaults(parser=plot)
+
+    affine = sub.add_parser(
+        "affine",
+        help="walk through affine quantization on a synthetic weight matrix",
+        description="Symmetric integer quantization of a seeded 256x512 synthetic weight matrix at 8, 6,"
+        " 4, 3 and 2 bits, per tensor and per channel (RMSE, max error, SQNR), and three inputs on which"
+        " two systems' uint8 codes differ. Deterministic: the same seed gives the same numbers.",
+    )
+    affine.add_argument(
+        "--seed", type=nonnegative_int, default=0, metavar="N",
+        help="seed of the synthetic weights, an integer >= 0 (default 0)",
+    )  # fmt: skip
+    affine.add_argument("--json", metavar="PATH", type=output_path, help="also write the results as JSON")
+    affine.set_defaults(parser=affine)
+
+    formats = sub.add_parser(
+        "formats", help="print the named integer formats", description="Print the named integer formats."
+    )
+    formats.set_defaults(parser=formats)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,7 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success (argparse exits with 2 on bad arguments).
+        0 on success; 1 if an output could not be written or stdout was
+        closed (a broken pipe); 130 on Ctrl-C. Bad arguments exit with 2
+        (``SystemExit``, from argparse).
 
     Examples
     --------
@@ -49,36 +173,95 @@ def main(argv: Sequence[str] | None = None) -> int:
     ...
     0
     """
-    parser = argparse.ArgumentParser(prog="refquant", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train, quantize, prune and compare an MLP on the bundled digits")
-    demo.add_argument(
-        "--seed", type=int, default=0, help="seed of initialization and minibatches (default 0)"
-    )
-    demo.add_argument("--json", metavar="PATH", help="also write the table as JSON")
-    demo.add_argument("--plot", metavar="PATH", help="also save a PNG of accuracy against bit width")
-    demo.add_argument("--quick", action="store_true", help="short training runs (a smoke test)")
-    affine = sub.add_parser("affine", help="walk through affine quantization on a synthetic weight matrix")
-    affine.add_argument("--seed", type=int, default=0, help="seed of the built-in data (default 0)")
-    affine.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    sub.add_parser("formats", help="print the named integer formats")
+    try:
+        try:
+            return _run(argv)
+        finally:  # also for --help and --version, which exit through SystemExit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # https://docs.python.org/3/library/signal.html#note-on-sigpipe
+        _silence_stdout()
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    sub: Parser = args.parser
     if args.command == "formats":
         _print_formats()
         return 0
+    if args.command == "plot":
+        if args.out is None:
+            default = os.path.splitext(args.json.path)[0] + ".png"
+            try:
+                args.out = figure_path(default)
+            except argparse.ArgumentTypeError as exc:
+                sub.error(f"argument --out: {exc} (the default, beside the JSON; give --out)")
+        return _guard_writes(sub, _plot, args)
     if args.command == "demo":
-        from refquant.demo import main as demo_main
+        if args.json and args.plot and os.path.realpath(args.json) == os.path.realpath(args.plot):
+            sub.error(f"--json and --plot name the same file {args.json!r}")
+        return _guard_writes(sub, _demo, args)
+    return _guard_writes(sub, _affine, args)
 
-        return demo_main(args.seed, quick=args.quick, json_path=args.json, plot_path=args.plot)
+
+def _demo(args: argparse.Namespace) -> int:
+    from refquant.recipes.demo import main as demo_main
+
+    return demo_main(
+        args.seed,
+        quick=args.quick,
+        json_path=args.json,
+        plot_path=args.plot,
+        verbose=args.verbose,
+        threads=args.threads,
+    )
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from refquant.recipes.demo_plot import plot_result
+
+    plot_result(args.json.result, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _affine(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     results = run_affine(args.seed)
     _print_affine(results)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=2)
+            fh.write("\n")
         print(f"wrote {args.json}")
     print(f"done in {time.perf_counter() - started:.2f} s")
     return 0
+
+
+def _guard_writes(parser: Parser, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run; a write that fails although its path was checked (disk full...) is one line, status 1."""
+    try:
+        code = run(args)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{parser.prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at ``os.devnull`` so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (captured in tests)
+        pass
 
 
 def builtin_weights(seed: int) -> np.ndarray:
@@ -172,7 +355,7 @@ def _disagreements() -> list[dict[str, Any]]:
 def _print_affine(results: dict[str, Any]) -> None:
     rows = results["rows"]
     print(
-        f"refquant demo: symmetric int quantization of a {results['shape'][0]}x{results['shape'][1]}"
+        f"refquant affine: symmetric int quantization of a {results['shape'][0]}x{results['shape'][1]}"
         f" weight matrix (seed {results['seed']})\n"
     )
     print(f"{'bits':>4}  {'granularity':<12} {'RMSE':>10} {'max |err|':>10} {'SQNR dB':>8}")
