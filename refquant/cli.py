@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from refquant import __version__
+from refquant._version import __version__
 from refquant._cli_args import (
     Parser,
     demo_json,
