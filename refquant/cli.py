@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from refquant._version import __version__
 from refquant._cli_args import (
     Parser,
     demo_json,
@@ -41,6 +40,7 @@ from refquant._cli_args import (
     output_path,
     thread_count,
 )
+from refquant._version import __version__
 from refquant.formats import INT_FORMATS, IntFormat
 from refquant.interop import torch as torch_semantics
 from refquant.qparams import qparams_from_range

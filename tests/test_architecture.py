@@ -115,7 +115,7 @@ def test_no_import_cycle() -> None:
             if t not in GRAPH:
                 continue
             if state.get(t) == 1:
-                cycle = stack[stack.index(t) :] + [t]
+                cycle = [*stack[stack.index(t) :], t]
                 raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
             if t not in state:
                 visit(t)
