@@ -8,14 +8,31 @@ from tests.hostile import (
     registry_core,
     registry_grad,
     registry_interop,
+    registry_interop_onnx,
+    registry_interop_tf,
     registry_misc,
     registry_nn,
+    registry_nn_train,
     registry_prune,
+    registry_prune_train,
+    registry_qparams,
 )
 from tests.hostile.api import public_callables, resolve
 from tests.hostile.harness import Case, Entry, cases
 
-AREAS = (registry_core, registry_grad, registry_prune, registry_nn, registry_interop, registry_misc)
+AREAS = (
+    registry_core,
+    registry_qparams,
+    registry_grad,
+    registry_prune,
+    registry_prune_train,
+    registry_nn,
+    registry_nn_train,
+    registry_interop,
+    registry_interop_onnx,
+    registry_interop_tf,
+    registry_misc,
+)
 
 ENTRIES: list[Entry] = [e for area in AREAS for e in area.ENTRIES]
 EXEMPT: dict[str, str] = {k: v for area in AREAS for k, v in area.EXEMPT.items()}

@@ -27,7 +27,7 @@ from tests.hostile.harness import (
     real,
     seq,
 )
-from tests.hostile.registry_nn import _model, data_x, data_y
+from tests.hostile.registry_nn_train import _model, data_x, data_y
 
 
 def x64() -> np.ndarray:
