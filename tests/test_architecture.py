@@ -1,4 +1,4 @@
-"""The floors of the house (docs/architecture.md): imports go one way, no circle, no source file over 600 lines.
+"""The floors (docs/architecture.md): imports go one way, no circle, no source file over 600 lines.
 
 The map is read from the source with :mod:`ast` (every ``import`` and
 ``from ... import``, also those inside functions), so a new module is checked
