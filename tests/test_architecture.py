@@ -27,6 +27,7 @@ FLOORS: dict[str, float] = {
     "rounding": 2,
     "qparams": 3,
     "quantize": 4,
+    "floats": 4.5,  # low-precision floats, block formats, NF4, fixed point, codebooks
     "grad": 5,
     "prune": 5,
     "check": 5,

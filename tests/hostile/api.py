@@ -30,6 +30,7 @@ NAMESPACES = (
     "refquant.datasets",
     "refquant.recipes.ptq",
     "refquant.recipes.pruning",
+    "refquant.floats",
 )
 
 # short prefixes used by the registry's targets ("prune:block_mask")
@@ -49,6 +50,7 @@ SHORT = {
     "datasets": "refquant.datasets",
     "ptq": "refquant.recipes.ptq",
     "pruning": "refquant.recipes.pruning",
+    "floats": "refquant.floats",
 }
 
 

@@ -6,6 +6,9 @@ from typing import Any
 
 from tests.hostile import (
     registry_core,
+    registry_floats,
+    registry_floats_fixed,
+    registry_floats_nf4,
     registry_grad,
     registry_interop,
     registry_interop_onnx,
@@ -32,6 +35,9 @@ AREAS = (
     registry_interop_onnx,
     registry_interop_tf,
     registry_misc,
+    registry_floats,
+    registry_floats_fixed,
+    registry_floats_nf4,
 )
 
 ENTRIES: list[Entry] = [e for area in AREAS for e in area.ENTRIES]
