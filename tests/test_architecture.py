@@ -35,7 +35,6 @@ FLOORS: dict[str, float] = {
     "interop": 6,
     "nn": 7,
     "recipes": 8,
-    "_cli_args": 8.5,  # the CLI's argument types and checks
     "cli": 9,
     "__main__": 10,
     "__init__": 10,

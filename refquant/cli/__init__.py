@@ -12,7 +12,7 @@
   on which the frameworks' semantics disagree;
 * ``formats``: the named integer formats.
 
-Every argument is validated by its type function (``refquant._cli_args``)
+Every argument is validated by its type function (:mod:`refquant.cli.args`)
 while parsing, output paths included: a bad value is an argparse error (exit
 status 2, a usage line and an error line on stderr) before any work starts.
 A closed output pipe (``refquant formats | head -1``) ends the program
@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from refquant._cli_args import (
+from refquant._version import __version__
+from refquant.cli.args import (
     Parser,
     demo_json,
     figure_path,
@@ -40,7 +41,6 @@ from refquant._cli_args import (
     output_path,
     thread_count,
 )
-from refquant._version import __version__
 from refquant.formats import INT_FORMATS, IntFormat
 from refquant.interop import torch as torch_semantics
 from refquant.qparams import qparams_from_range
