@@ -121,37 +121,107 @@ def hostile_floats(
 
 
 def hostile_arrays(base: Any, **kinds: bool) -> st.SearchStrategy[Any]:
-    """Strategy of the values of :func:`hostile_array_cases` (same keyword arguments)."""
+    """Strategy of the values of :func:`hostile_array_cases` (same keyword arguments).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5)
+    ... @given(hostile_arrays(np.ones((2, 3), np.float32)))
+    ... def test(v):  # every draw is one of the catalogue's values
+    ...     assert repr(v) in {repr(c.value) for c in hostile_array_cases(np.ones((2, 3), np.float32))}
+    >>> test()
+    """
     return _values(lambda: hostile_array_cases(base, **kinds))
 
 
 def hostile_scales(dtype: Any = np.float32, *, shape: tuple[int, ...] = ()) -> st.SearchStrategy[Any]:
-    """Strategy of the values of :func:`hostile_scale_cases`."""
+    """Strategy of the values of :func:`hostile_scale_cases`.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5)
+    ... @given(hostile_scales(np.float32))
+    ... def test(v):  # every draw is one of the catalogue's values
+    ...     assert repr(v) in {repr(c.value) for c in hostile_scale_cases(np.float32)}
+    >>> test()
+    """
     return _values(lambda: hostile_scale_cases(dtype, shape=shape))
 
 
 def hostile_zero_points(
     quant_min: int, quant_max: int, *, shape: tuple[int, ...] = ()
 ) -> st.SearchStrategy[Any]:
-    """Strategy of the values of :func:`hostile_zero_point_cases`."""
+    """Strategy of the values of :func:`hostile_zero_point_cases`.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5)
+    ... @given(hostile_zero_points(0, 255))
+    ... def test(v):  # every draw is one of the catalogue's values
+    ...     assert repr(v) in {repr(c.value) for c in hostile_zero_point_cases(0, 255)}
+    >>> test()
+    """
     return _values(lambda: hostile_zero_point_cases(quant_min, quant_max, shape=shape))
 
 
 def hostile_quant_ranges(quant_min: int, quant_max: int) -> st.SearchStrategy[Any]:
-    """Strategy of the ``(quant_min, quant_max)`` pairs of :func:`hostile_range_cases`."""
+    """Strategy of the ``(quant_min, quant_max)`` pairs of :func:`hostile_range_cases`.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5)
+    ... @given(hostile_quant_ranges(0, 255))
+    ... def test(v):  # every draw is one of the catalogue's values
+    ...     assert repr(v) in {repr(c.value) for c in hostile_range_cases(0, 255)}
+    >>> test()
+    """
     return _values(lambda: hostile_range_cases(quant_min, quant_max))
 
 
 def hostile_amounts() -> st.SearchStrategy[Any]:
-    """Strategy of the values of :func:`hostile_amount_cases`."""
+    """Strategy of the values of :func:`hostile_amount_cases`.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5)
+    ... @given(hostile_amounts())
+    ... def test(v):  # every draw is one of the catalogue's values
+    ...     assert repr(v) in {repr(c.value) for c in hostile_amount_cases()}
+    >>> test()
+    """
     return _values(hostile_amount_cases)
 
 
 def hostile_axes(ndim: int) -> st.SearchStrategy[Any]:
-    """Strategy of the values of :func:`hostile_axis_cases`."""
+    """Strategy of the values of :func:`hostile_axis_cases`.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5)
+    ... @given(hostile_axes(2))
+    ... def test(v):  # every draw is one of the catalogue's values
+    ...     assert repr(v) in {repr(c.value) for c in hostile_axis_cases(2)}
+    >>> test()
+    """
     return _values(lambda: hostile_axis_cases(ndim))
 
 
 def hostile_block_sizes(dim: int) -> st.SearchStrategy[Any]:
-    """Strategy of the values of :func:`hostile_block_size_cases`."""
+    """Strategy of the values of :func:`hostile_block_size_cases`.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5)
+    ... @given(hostile_block_sizes(8))
+    ... def test(v):  # every draw is one of the catalogue's values
+    ...     assert repr(v) in {repr(c.value) for c in hostile_block_size_cases(8)}
+    >>> test()
+    """
     return _values(lambda: hostile_block_size_cases(dim))
