@@ -12,5 +12,7 @@ ml_dtypes, ONNX, torch and torchao are test oracles in ``tests/conformance``.
 """
 
 # Each module adds its import below and its names to __all__ (kept sorted, ruff's RUF022).
+from refquant.floats.cast import cast, decode, encode
+from refquant.floats.spec import FLOAT_FORMATS, FloatFormat, float_format
 
-__all__: list[str] = []
+__all__ = ["FLOAT_FORMATS", "FloatFormat", "cast", "decode", "encode", "float_format"]

@@ -8,6 +8,7 @@ from tests.hostile import (
     registry_core,
     registry_floats,
     registry_floats_fixed,
+    registry_floats_mx,
     registry_floats_nf4,
     registry_grad,
     registry_interop,
@@ -37,6 +38,7 @@ AREAS = (
     registry_misc,
     registry_floats,
     registry_floats_fixed,
+    registry_floats_mx,
     registry_floats_nf4,
 )
 
