@@ -36,6 +36,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from refquant._validate import check_int
+
 __all__ = ["FLOAT_FORMATS", "FloatFormat", "float_format"]
 
 Special = Literal["ieee", "fn", "fnuz", "none", "e8m0"]
@@ -59,6 +61,14 @@ class FloatFormat:
     (8, 448.0, 0.015625, 0.001953125)
     >>> f.nan_codes, f.has_inf, f.has_negative_zero
     ((127, 255), False, True)
+
+    A format of one's own (here an IEEE-style 6-bit E3M2) works everywhere a name does:
+
+    >>> FloatFormat("e3m2_ieee", 3, 2, 3, "ieee").max_finite
+    14.0
+
+    Fields are checked: 1 to 8 exponent bits, 1 to 10 mantissa bits, 16 bits
+    in all, every value exact in float32 (``"e8m0"`` is exactly 8, 0, 127).
     """
 
     name: str
@@ -68,10 +78,37 @@ class FloatFormat:
     special: Special
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {self.name!r}")
+        for field, value in (("exponent_bits", self.exponent_bits), ("mantissa_bits", self.mantissa_bits)):
+            object.__setattr__(self, field, check_int(field, value))
+        object.__setattr__(self, "bias", check_int("bias", self.bias))
         if self.special not in _SPECIALS:
             raise ValueError(f"special must be one of {_SPECIALS}, got {self.special!r}")
-        if self.special == "e8m0" and self.mantissa_bits != 0:
-            raise ValueError(f"special='e8m0' needs mantissa_bits=0, got {self.mantissa_bits}")
+        if self.special == "e8m0":
+            if (self.exponent_bits, self.mantissa_bits, self.bias) != (8, 0, 127):
+                raise ValueError(
+                    "special='e8m0' is the OCP scale format: exponent_bits=8, mantissa_bits=0, bias=127; "
+                    f"got {self.exponent_bits}, {self.mantissa_bits}, {self.bias}"
+                )
+            return
+        if not 1 <= self.exponent_bits <= 8:
+            raise ValueError(f"exponent_bits must be in [1, 8], got {self.exponent_bits}")
+        if not 1 <= self.mantissa_bits <= 10:
+            raise ValueError(
+                f"mantissa_bits must be in [1, 10] (at most 16 bits in all), got {self.mantissa_bits}"
+            )
+        if self.bits > 16:
+            raise ValueError(
+                f"a format has at most 16 bits, got {self.bits} ({self.exponent_bits}, {self.mantissa_bits})"
+            )
+        # every value must be exact in float32, the type of cast's results
+        top = self.max_exponent_field - self.bias
+        if top > 127 or 1 - self.bias - self.mantissa_bits < -149:
+            raise ValueError(
+                f"bias={self.bias} puts the format's range outside float32 "
+                f"(largest exponent {top}, smallest {1 - self.bias - self.mantissa_bits})"
+            )
 
     @property
     def signed(self) -> bool:

@@ -330,3 +330,23 @@ def test_chunk_boundaries() -> None:
     y = cast(x, "float8_e4m3fn")
     parts = np.concatenate([cast(x[i : i + 1000], "float8_e4m3fn") for i in range(0, n, 1000)])
     assert np.array_equal(y.view(np.uint32), parts.view(np.uint32))
+
+
+def test_veltkamp_splitting_rounds_half_to_even_exhaustively() -> None:
+    """The float32 fast path: t = c*x; t - (t - x) is x rounded half to even, for every float32 in [1, 4).
+
+    Compared with integer rounding of the bit pattern (add half an ulp minus one plus
+    the kept lowest bit, clear the dropped bits), for every shift a format uses; the
+    computation commutes with scaling by powers of two, so these two binades stand for all.
+    """
+    lo, hi = np.array([1.0, 4.0], np.float32).view(np.uint32)
+    bits = np.arange(lo, hi, dtype=np.uint32)
+    x = bits.view(np.float32)
+    shifts = sorted({23 - f.mantissa_bits for f in FLOAT_FORMATS.values() if f.special != "e8m0"})
+    assert shifts == [13, 16, 19, 20, 21, 22]
+    for shift in shifts:
+        t = x * np.float32(2**shift + 1)
+        split = t - (t - x)
+        half = np.uint32((1 << (shift - 1)) - 1)
+        by_bits = (bits + half + ((bits >> np.uint32(shift)) & np.uint32(1))) & ~np.uint32((1 << shift) - 1)
+        assert np.array_equal(split.view(np.uint32), by_bits), shift
