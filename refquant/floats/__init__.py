@@ -13,6 +13,39 @@ ml_dtypes, ONNX, torch and torchao are test oracles in ``tests/conformance``.
 
 # Each module adds its import below and its names to __all__ (kept sorted, ruff's RUF022).
 from refquant.floats.cast import cast, decode, encode
+from refquant.floats.nf4 import (
+    FP4_BNB_TABLE,
+    NF4_TABLE,
+    DoubleQuantized,
+    Quantized4bit,
+    bnb_dynamic_map,
+    double_dequantize_absmax,
+    double_quantize_absmax,
+    fp4_bnb_dequantize,
+    fp4_bnb_quantize,
+    nf4_dequantize,
+    nf4_quantize,
+    normal_float_table,
+)
 from refquant.floats.spec import FLOAT_FORMATS, FloatFormat, float_format
 
-__all__ = ["FLOAT_FORMATS", "FloatFormat", "cast", "decode", "encode", "float_format"]
+__all__ = [
+    "FLOAT_FORMATS",
+    "FP4_BNB_TABLE",
+    "NF4_TABLE",
+    "DoubleQuantized",
+    "FloatFormat",
+    "Quantized4bit",
+    "bnb_dynamic_map",
+    "cast",
+    "decode",
+    "double_dequantize_absmax",
+    "double_quantize_absmax",
+    "encode",
+    "float_format",
+    "fp4_bnb_dequantize",
+    "fp4_bnb_quantize",
+    "nf4_dequantize",
+    "nf4_quantize",
+    "normal_float_table",
+]
