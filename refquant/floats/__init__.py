@@ -13,6 +13,14 @@ ml_dtypes, ONNX, torch and torchao are test oracles in ``tests/conformance``.
 
 # Each module adds its import below and its names to __all__ (kept sorted, ruff's RUF022).
 from refquant.floats.cast import cast, decode, encode
+from refquant.floats.mx import (
+    MX_CONVENTIONS,
+    MX_ELEMENT_FORMATS,
+    MX_SCALE_MODES,
+    MXQuantized,
+    mx_dequantize,
+    mx_quantize,
+)
 from refquant.floats.nf4 import (
     FP4_BNB_TABLE,
     NF4_TABLE,
@@ -27,14 +35,20 @@ from refquant.floats.nf4 import (
     nf4_quantize,
     normal_float_table,
 )
+from refquant.floats.nvfp4 import NVFP4Quantized, nvfp4_dequantize, nvfp4_per_tensor_scale, nvfp4_quantize
 from refquant.floats.spec import FLOAT_FORMATS, FloatFormat, float_format
 
 __all__ = [
     "FLOAT_FORMATS",
     "FP4_BNB_TABLE",
+    "MX_CONVENTIONS",
+    "MX_ELEMENT_FORMATS",
+    "MX_SCALE_MODES",
     "NF4_TABLE",
     "DoubleQuantized",
     "FloatFormat",
+    "MXQuantized",
+    "NVFP4Quantized",
     "Quantized4bit",
     "bnb_dynamic_map",
     "cast",
@@ -45,7 +59,12 @@ __all__ = [
     "float_format",
     "fp4_bnb_dequantize",
     "fp4_bnb_quantize",
+    "mx_dequantize",
+    "mx_quantize",
     "nf4_dequantize",
     "nf4_quantize",
     "normal_float_table",
+    "nvfp4_dequantize",
+    "nvfp4_per_tensor_scale",
+    "nvfp4_quantize",
 ]
