@@ -29,13 +29,20 @@ def _check_structure(data: dict[str, Any]) -> None:
     """The row set, the exact parameter counts and sparsities, the sweep's grid."""
     assert [r["method"] for r in data["rows"]] == list(METHODS)
     for r in data["rows"]:
-        assert set(r) == {"method", "weight_bits", "activation_bits", "sparsity", "params", "accuracy"}
+        assert set(r) == {
+            "method", "weight_bits", "activation_bits", "weight_format", "activation_format",
+            "sparsity", "params", "accuracy",
+        }  # fmt: skip
         assert 0.0 <= r["accuracy"] <= 1.0
     by = {r["method"]: r for r in data["rows"]}
     dense = [r for r in data["rows"] if not r["method"].startswith("prune")]
     assert all(r["params"] == N_PARAMS and r["sparsity"] == 0.0 for r in dense)
     assert [(by[m]["weight_bits"], by[m]["activation_bits"]) for m in METHODS[1:6]] == [
         (8, 8), (8, 8), (4, None), (4, 8), (4, 8)
+    ]  # fmt: skip
+    assert [(by[m]["weight_format"], by[m]["activation_format"]) for m in METHODS[6:13]] == [
+        ("e4m3", "e4m3"), ("e5m2", "e5m2"), ("mxfp8", "mxfp8"), ("mxfp4", None), ("nvfp4", None),
+        ("nf4", None), ("k-means16", None),
     ]  # fmt: skip
     # 90% pruned: round(0.9 * 25856) = round(23270.4) = 23270
     assert by["prune-magnitude-90"]["params"] == N_WEIGHTS - 23270 + 266
@@ -65,11 +72,13 @@ def test_quick_demo_output_json_and_plot(tmp_path: Path, capsys: pytest.CaptureF
     # a header, one progress line per method, the table, the files written; no per-epoch log
     assert out[0].startswith("refquant demo: MLP 64-128-128-10 on the UCI digits, seed 1 (quick);")
     progress = [line for line in out if line.startswith("[")]
-    assert [line.split()[:2] for line in progress] == [[f"[{i}/9]", m] for i, m in enumerate(METHODS, 1)]
-    assert all(re.fullmatch(r"\[\d/9\] \S+ +\d\.\d{4} +\d+\.\d s", line) for line in progress)
+    assert [line.split()[:2] for line in progress] == [
+        [f"[{i}/{len(METHODS)}]", m] for i, m in enumerate(METHODS, 1)
+    ]
+    assert all(re.fullmatch(r"\[\d+/16\] \S+ +\d\.\d{4} +\d+\.\d s", line) for line in progress)
     assert not any("epoch" in line for line in out)
     assert out[-3:-1] == [f"wrote {js}", f"wrote {png}"] and out[-1].startswith("done in ")
-    assert len(out) == 1 + 9 + 1 + 2 + 9 + 2 + 1
+    assert len(out) == 1 + 16 + 1 + 2 + 16 + 2 + 1
 
 
 def test_verbose_adds_the_epoch_logs(
@@ -80,7 +89,7 @@ def test_verbose_adds_the_epoch_logs(
     assert main(["demo", "--quick", "--verbose"]) == 0
     out = capsys.readouterr().out
     assert "epoch   2  loss" in out and "training the float MLP" in out
-    assert len(re.findall(r"^\[\d/9\] ", out, flags=re.MULTILINE)) == 9
+    assert len(re.findall(r"^\[\d+/16\] ", out, flags=re.MULTILINE)) == 16
 
 
 def test_demo_is_deterministic_on_one_machine() -> None:
@@ -91,7 +100,8 @@ def test_demo_is_deterministic_on_one_machine() -> None:
 
 
 def test_full_demo_meets_the_accuracy_targets(tmp_path: Path) -> None:
-    """The targets: float >= 0.96; int8 PTQ within 0.5 points; int4 QAT within 1.5; pruning within 2."""
+    """The targets: float >= 0.96; int8 PTQ within 0.5 points; int4 QAT within 1.5; pruning within 2;
+    fp8 and MXFP8 within 0.5 points; the 4-bit formats (MXFP4, NVFP4, NF4, 16 shared values) within 2."""
     with blas_threads(1):
         r = run_demo(0)
     _check_structure(r)
@@ -103,6 +113,10 @@ def test_full_demo_meets_the_accuracy_targets(tmp_path: Path) -> None:
         assert acc[m] >= r["float_accuracy"] - 0.015, (m, acc[m])
         assert acc[m] > acc["ptq-int4-weight-only"] - 0.005, (m, acc[m])  # QAT recovers int4
     for m in ("prune-magnitude-90", "prune-2:4", "prune-structured-50"):
+        assert acc[m] >= r["float_accuracy"] - 0.02, (m, acc[m])
+    for m in ("fp8-e4m3", "fp8-e5m2", "mxfp8-e4m3"):
+        assert acc[m] >= r["float_accuracy"] - 0.005, (m, acc[m])
+    for m in ("mxfp4-weight-only", "nvfp4-weight-only", "nf4-weight-only", "kmeans-16-weight-only"):
         assert acc[m] >= r["float_accuracy"] - 0.02, (m, acc[m])
     sweep = {(s["weight_bits"], s["activation_bits"]): s["accuracy"] for s in r["sweep"]}
     assert min(sweep[b, a] for b in range(5, 9) for a in (b, None)) >= r["float_accuracy"] - 0.01

@@ -8,11 +8,22 @@ ml_dtypes, ONNX, torch and torchao are test oracles in ``tests/conformance``.
 * :mod:`refquant.floats.cast` -- ``cast`` onto a format's grid, ``encode``/``decode``;
 * :mod:`refquant.floats.fixed` -- fixed point Qm.n;
 * :mod:`refquant.floats.codebook` -- k-means weight sharing (Deep Compression);
-* :mod:`refquant.floats.nf4` -- 4-bit NormalFloat (QLoRA, bitsandbytes).
+* :mod:`refquant.floats.nf4` -- 4-bit NormalFloat (QLoRA, bitsandbytes);
+* :mod:`refquant.floats.mx` -- OCP Microscaling block formats;
+* :mod:`refquant.floats.nvfp4` -- NVIDIA's NVFP4.
 """
 
 # Each module adds its import below and its names to __all__ (kept sorted, ruff's RUF022).
 from refquant.floats.cast import cast, decode, encode
+from refquant.floats.codebook import (
+    CentroidGrad,
+    Codebook,
+    codebook_assign,
+    codebook_centroid_grad,
+    codebook_decode,
+    codebook_decode_vjp,
+    kmeans_codebook,
+)
 from refquant.floats.mx import (
     MX_CONVENTIONS,
     MX_ELEMENT_FORMATS,
@@ -45,6 +56,8 @@ __all__ = [
     "MX_ELEMENT_FORMATS",
     "MX_SCALE_MODES",
     "NF4_TABLE",
+    "CentroidGrad",
+    "Codebook",
     "DoubleQuantized",
     "FloatFormat",
     "MXQuantized",
@@ -52,6 +65,10 @@ __all__ = [
     "Quantized4bit",
     "bnb_dynamic_map",
     "cast",
+    "codebook_assign",
+    "codebook_centroid_grad",
+    "codebook_decode",
+    "codebook_decode_vjp",
     "decode",
     "double_dequantize_absmax",
     "double_quantize_absmax",
@@ -59,6 +76,7 @@ __all__ = [
     "float_format",
     "fp4_bnb_dequantize",
     "fp4_bnb_quantize",
+    "kmeans_codebook",
     "mx_dequantize",
     "mx_quantize",
     "nf4_dequantize",

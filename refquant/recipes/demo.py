@@ -5,7 +5,10 @@ hand-written backpropagation on the UCI digits bundled in
 :mod:`refquant.datasets`; then it is post-training quantized (int8 per
 tensor and per channel, int4 weights only) and fine-tuned with
 quantization-aware training (int4 per-channel weights, int8 activations,
-with the straight-through estimator or LSQ); and it is pruned: 90% of all
+with the straight-through estimator or LSQ); its weights (and for fp8 and
+MXFP8 its activations) are put on the grids of the non-integer formats of
+:mod:`refquant.recipes.formats` (fp8 E4M3 and E5M2, MXFP8, MXFP4, NVFP4, NF4,
+16 shared values by k-means with fine-tuned centroids); and it is pruned: 90% of all
 weights by gradual magnitude pruning, 2:4 along the input axis of the hidden
 layers, and half of the hidden neurons physically removed by Taylor
 importance, each fine-tuned. Every row reports the sparsity (fraction of the
@@ -45,6 +48,7 @@ from refquant.nn.mlp import count_params, init_mlp
 from refquant.nn.train import Model, accuracy, train
 from refquant.recipes._blas import blas_threads
 from refquant.recipes.demo_plot import plot_result
+from refquant.recipes.formats import FORMAT_ROWS, format_quantize
 from refquant.recipes.pruning import (
     gradual_magnitude_prune,
     nm_prune,
@@ -65,6 +69,7 @@ METHODS = (
     "ptq-int4-weight-only",
     "qat-int4-ste",
     "qat-int4-lsq",
+    *FORMAT_ROWS,
     "prune-magnitude-90",
     "prune-2:4",
     "prune-structured-50",
@@ -120,7 +125,8 @@ def run_demo(
     -------
     dict
         ``{"dataset", "seed", "float_accuracy", "rows": [{"method",
-        "weight_bits", "activation_bits", "sparsity", "params", "accuracy"}],
+        "weight_bits", "activation_bits", "weight_format", "activation_format",
+        "sparsity", "params", "accuracy"}],
         "sweep": [{"weight_bits", "activation_bits", "accuracy"}]}`` (no
         ``"sweep"`` if not asked); rows in the order of :data:`METHODS`.
 
@@ -147,15 +153,16 @@ def run_demo(
     n_weights = sum(w.size for w, _ in model.params)
     rows: list[dict[str, Any]] = []
 
-    def row(method: str, wb: int | None, ab: int | None, m: Model) -> None:
+    def row(method: str, wb: int | None, ab: int | None, m: Model, formats: tuple[Any, ...] = ()) -> None:
         nonlocal started
         acc = accuracy(m, data.x_test, data.y_test)
         params = count_params(m.params, m.masks)
         kept = sum(w.size for w, _ in m.params)  # fewer after structural removal
         sp = 1.0 - (kept * (1.0 - sparsity(m))) / n_weights
         say(f"  {method}: test accuracy {acc:.4f}, {params} parameters, sparsity {sp:.3f}")
-        rows.append({"method": method, "weight_bits": wb, "activation_bits": ab, "sparsity": sp,
-                     "params": params, "accuracy": acc})  # fmt: skip
+        wf, af = formats or (None if wb is None else f"int{wb}", None if ab is None else f"int{ab}")
+        rows.append({"method": method, "weight_bits": wb, "activation_bits": ab, "weight_format": wf,
+                     "activation_format": af, "sparsity": sp, "params": params, "accuracy": acc})  # fmt: skip
         if progress is not None:
             width = max(map(len, METHODS))
             progress(
@@ -178,6 +185,15 @@ def run_demo(
             rng=rng, lr=cfg.qat_lr, log=epoch_log,
         )  # fmt: skip
         row(f"qat-int4-{wq}", 4, 8, qat)
+    for method, (wf, af, wb, ab) in FORMAT_ROWS.items():
+        say(f"{method}: weights as {wf}" + (f", activations as {af}" if af else ", float activations"))
+        fq = format_quantize(model, method, calib)
+        if method.startswith("kmeans"):  # fine-tune the shared values (Deep Compression)
+            fq, _ = train(
+                fq, data.x_train, data.y_train, epochs=cfg.qat_epochs, batch_size=cfg.batch_size,
+                rng=rng, lr=cfg.qat_lr, log=epoch_log,
+            )  # fmt: skip
+        row(method, wb, ab, fq, (wf, af))
     x, y = data.x_train, data.y_train
     kw: dict[str, Any] = {"rng": rng, "batch_size": cfg.batch_size, "lr": cfg.lr, "log": epoch_log}
     say("gradual magnitude pruning to 90% of all weights (global), then fine-tuning")
@@ -221,16 +237,18 @@ def format_table(result: dict[str, Any]) -> str:
     >>> r = {"float_accuracy": 0.9, "rows": [{"method": "float32", "weight_bits": None,
     ...      "activation_bits": None, "sparsity": 0.0, "params": 10, "accuracy": 0.9}]}
     >>> print(format_table(r).splitlines()[2])
-    float32                     -     -      0.00      10   0.9000    +0.00
+    float32                          -      -      0.00      10   0.9000    +0.00
     """
-    head = f"{'method':<24} {'W':>4} {'A':>5} {'sparsity':>9} {'params':>7} {'accuracy':>8} {'change':>8}"
+    head = f"{'method':<24} {'W':>9} {'A':>6} {'sparsity':>9} {'params':>7} {'accuracy':>8} {'change':>8}"
     lines = [head, "-" * len(head)]
     for r in result["rows"]:
-        wb = "-" if r["weight_bits"] is None else str(r["weight_bits"])
-        ab = "-" if r["activation_bits"] is None else str(r["activation_bits"])
+        wb = r.get("weight_format") or ("-" if r["weight_bits"] is None else str(r["weight_bits"]))
+        ab = r.get("activation_format") or (
+            "-" if r["activation_bits"] is None else str(r["activation_bits"])
+        )
         change = 100 * (r["accuracy"] - result["float_accuracy"])
         lines.append(
-            f"{r['method']:<24} {wb:>4} {ab:>5} {r['sparsity']:>9.2f} {r['params']:>7} {r['accuracy']:>8.4f}"
+            f"{r['method']:<24} {wb:>9} {ab:>6} {r['sparsity']:>9.2f} {r['params']:>7} {r['accuracy']:>8.4f}"
             f" {change:>+8.2f}"
         )
     return "\n".join(lines)

@@ -30,6 +30,7 @@ NAMESPACES = (
     "refquant.datasets",
     "refquant.recipes.ptq",
     "refquant.recipes.pruning",
+    "refquant.recipes.formats",
     "refquant.floats",
 )
 
@@ -50,6 +51,7 @@ SHORT = {
     "datasets": "refquant.datasets",
     "ptq": "refquant.recipes.ptq",
     "pruning": "refquant.recipes.pruning",
+    "formats": "refquant.recipes.formats",
     "floats": "refquant.floats",
 }
 

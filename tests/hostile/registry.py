@@ -7,6 +7,7 @@ from typing import Any
 from tests.hostile import (
     registry_core,
     registry_floats,
+    registry_floats_codebook,
     registry_floats_fixed,
     registry_floats_mx,
     registry_floats_nf4,
@@ -37,6 +38,7 @@ AREAS = (
     registry_interop_tf,
     registry_misc,
     registry_floats,
+    registry_floats_codebook,
     registry_floats_fixed,
     registry_floats_mx,
     registry_floats_nf4,
