@@ -24,6 +24,7 @@ from refquant.floats.codebook import (
     codebook_decode_vjp,
     kmeans_codebook,
 )
+from refquant.floats.fixed import OVERFLOW_MODES, FixedFormat, fixed_decode, fixed_encode, fixed_quantize
 from refquant.floats.mx import (
     MX_CONVENTIONS,
     MX_ELEMENT_FORMATS,
@@ -56,9 +57,11 @@ __all__ = [
     "MX_ELEMENT_FORMATS",
     "MX_SCALE_MODES",
     "NF4_TABLE",
+    "OVERFLOW_MODES",
     "CentroidGrad",
     "Codebook",
     "DoubleQuantized",
+    "FixedFormat",
     "FloatFormat",
     "MXQuantized",
     "NVFP4Quantized",
@@ -73,6 +76,9 @@ __all__ = [
     "double_dequantize_absmax",
     "double_quantize_absmax",
     "encode",
+    "fixed_decode",
+    "fixed_encode",
+    "fixed_quantize",
     "float_format",
     "fp4_bnb_dequantize",
     "fp4_bnb_quantize",
