@@ -1,4 +1,4 @@
-"""The docs: the check_vjp reports in docs/errata.md are what the code prints; the pages read offline; the Number formats page."""
+"""The docs: errata reports are what the code prints; the pages read offline; the Number formats page."""
 
 from __future__ import annotations
 
