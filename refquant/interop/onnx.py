@@ -9,10 +9,12 @@ asserted in ``tests/conformance/test_onnx_conformance.py``.
 
 Integer output types: ``uint8``, ``int8``, ``uint16``, ``int16``, ``uint4``,
 ``int4``, ``uint2``, ``int2``; sub-byte codes are returned in uint8/int8
-arrays. The float8/float6/float4 output types are not implemented yet (they
-raise ``NotImplementedError``). Zero points and codes may also be ml_dtypes
-``int4``/``uint4``/``int2``/``uint2`` arrays (what ``onnx.numpy_helper.to_array``
-returns); they are recognised by their dtype name.
+arrays. Float types (:data:`FLOAT_TYPES`: float8e4m3fn, float8e4m3fnuz,
+float8e5m2, float8e5m2fnuz, float4e2m1, float6e2m3, float6e3m2) are uint8 codes
+(bit patterns, :func:`refquant.floats.encode`); :mod:`refquant.interop.onnx_float`
+has their rules and the Cast operator (:func:`cast`, re-exported here). Zero
+points and codes may also be ml_dtypes arrays (int4/uint4/int2/uint2, float8,
+float4: what ``onnx.numpy_helper.to_array`` returns), recognised by dtype name.
 
 Semantic choices (the spec leaves these open):
 
@@ -89,24 +91,25 @@ from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import as_float_array, as_int_array, check_scale, normalize_axis, show_values
 from refquant.formats import IntFormat, int_format
+from refquant.interop import onnx_float as _of
+from refquant.interop.onnx_float import CAST_TYPES, ONNX_FLOAT_FORMATS, cast
 from refquant.qparams import qparams_from_range
 from refquant.quantize import dequantize, quantize
 
-__all__ = ["dequantize_linear", "dynamic_quantize_linear", "quantize_linear"]
+__all__ = [
+    "CAST_TYPES",
+    "ONNX_FLOAT_FORMATS",
+    "cast",
+    "dequantize_linear",
+    "dynamic_quantize_linear",
+    "quantize_linear",
+]
 
 INT_TYPES = ("uint8", "int8", "uint16", "int16", "uint4", "int4", "uint2", "int2")
 """ONNX integer quantized types (type names of ``output_dtype``)."""
 SUB_BYTE_TYPES = ("uint4", "int4", "uint2", "int2")
-FLOAT_TYPES = (
-    "float8e4m3fn",
-    "float8e4m3fnuz",
-    "float8e5m2",
-    "float8e5m2fnuz",
-    "float4e2m1",
-    "float6e2m3",
-    "float6e3m2",
-)
-"""ONNX low-precision float quantized types: not implemented yet."""
+FLOAT_TYPES = _of.QUANT_FLOAT_TYPES
+"""ONNX low-precision float quantized types (outputs are uint8 codes)."""
 _FLOAT_ALIASES = {*FLOAT_TYPES, "float4e2m1fn", "float6e2m3fn", "float6e3m2fn", "float8e8m0fnu"}
 _INT32 = np.iinfo(np.int32)
 
@@ -140,17 +143,22 @@ def quantize_linear(
     axis : int
         Quantization axis for per-axis and blocked scales (ignored per tensor).
     saturate : bool
-        Only meaningful for float8 outputs (not implemented yet); integer
-        outputs always saturate.
+        For float8 outputs: True (default) maps ``|[x/s]| > max`` and ``±inf``
+        to ``±max``; False follows ml_dtypes (NaN, or ``±inf`` for e5m2).
+        Integer, float4 and float6 outputs always saturate.
     block_size : int
         0, or the block length along ``axis`` (the last block may be partial).
     output_dtype : str, optional
-        One of :data:`INT_TYPES`. Default: ``y_zero_point``'s type, else uint8.
+        One of :data:`INT_TYPES` or :data:`FLOAT_TYPES`. Default:
+        ``y_zero_point``'s type, else uint8. For a float type the zero point
+        may be uint8 codes of that type, or an ml_dtypes array; it must be 0.
 
     Returns
     -------
     ndarray of uint8, int8, uint16 or int16, shape of ``x``
-        Sub-byte types come back in uint8 (unsigned) or int8 (signed).
+        Sub-byte types come back in uint8 (unsigned) or int8 (signed); float
+        types as uint8 codes: ``encode(x / y_scale, fmt, saturate=saturate)``
+        (round half to even once; NaN stays NaN, float4/float6 give ``∓0``).
 
     Notes
     -----
@@ -173,9 +181,14 @@ def quantize_linear(
     [128, 129, 130, 130, 255, 1]
     >>> quantize_linear([[1.0, 9.0], [1.0, 9.0]], [1.0, 2.0], None, axis=0, output_dtype="int4").tolist()
     [[1, 7], [0, 4]]
+    >>> [hex(c) for c in quantize_linear([2.0, 1e5], np.float32(2.0), output_dtype="float8e4m3fn")]
+    ['0x38', '0x7e']
     """
     if not isinstance(saturate, (bool, np.bool_)):
         raise TypeError(f"saturate must be a bool, got {saturate!r}")
+    ftype = _of.float_type(y_zero_point, output_dtype)
+    if ftype is not None:
+        return _quantize_float(x, y_scale, y_zero_point, axis, block_size, ftype, bool(saturate))
     fmt, zp = _zero_point_and_type(y_zero_point, output_dtype)
     xa = _real_input("x", x)
     s, typed = _scale_input("y_scale", y_scale)
@@ -214,6 +227,7 @@ def dequantize_linear(
     *,
     axis: int = 1,
     block_size: int = 0,
+    x_type: str | None = None,
 ) -> NDArray[Any]:
     """ONNX DequantizeLinear: ``y = (x - x_zero_point) * x_scale``.
 
@@ -232,6 +246,12 @@ def dequantize_linear(
         Axis for per-axis and blocked scales (ignored per tensor).
     block_size : int
         0, or the block length along ``axis``.
+    x_type : str, optional
+        One of :data:`FLOAT_TYPES` when ``x`` holds float codes in a uint8
+        array (ml_dtypes float8/float4 arrays carry their type). Then
+        ``y = decode(x) * x_scale``, the exact product rounded once to the
+        scale's dtype (``±inf``/NaN codes give ``±inf``/NaN); the zero point
+        must be 0.
 
     Returns
     -------
@@ -259,7 +279,11 @@ def dequantize_linear(
     [-256.0, -250.0, 0.0, 254.0]
     >>> dequantize_linear(np.array([-23150], np.int16), np.float16(0.11676025390625)).tolist()
     [-2702.0]
+    >>> dequantize_linear(np.array([0x38, 0xFE], np.uint8), np.float32(2.0), x_type="float8e4m3fn").tolist()
+    [2.0, -896.0]
     """
+    if x_type is not None or _of.onnx_type_of(getattr(x, "dtype", None)) is not None:
+        return _dequantize_float(x, x_scale, x_zero_point, axis, block_size, x_type)
     xi, xtype = _codes_input(x)
     s, typed = _scale_input("x_scale", x_scale)
     out = s.dtype if typed else np.dtype(np.float32)
@@ -376,6 +400,43 @@ def dynamic_quantize_linear(x: ArrayLike) -> tuple[NDArray[np.uint8], NDArray[np
     return y, scale_out, zp_out
 
 
+def _quantize_float(
+    x: ArrayLike, y_scale: ArrayLike, zp: Any, axis: int, block_size: int, ftype: str, saturate: bool
+) -> NDArray[np.uint8]:
+    xa = _real_input("x", x)
+    s, typed = _scale_input("y_scale", y_scale)
+    cd = s.dtype if typed else xa.dtype
+    ax, block = _layout("y_scale", s.shape, xa.shape, axis, block_size)
+    with np.errstate(over="ignore", under="ignore"):
+        sc = s.astype(cd)
+    check_scale("y_scale", s)
+    check_scale(f"y_scale (rounded to the compute dtype {cd})", sc)
+    zv = None
+    if zp is not None:
+        z, _ = _of.codes_of("y_zero_point", zp, ftype)
+        z = _zero_point_shape("y_zero_point", z.astype(np.int64), s.shape, ax).astype(np.uint8)
+        zv = _of.expand(_of.check_zero("y_zero_point", z, ftype), xa.shape, ax, block)
+    return _of.quantize_float(xa, _of.expand(sc, xa.shape, ax, block), zv, cd, ftype, saturate)
+
+
+def _dequantize_float(
+    x: ArrayLike, x_scale: ArrayLike, zp: Any, axis: int, block_size: int, x_type: Any
+) -> NDArray[Any]:
+    codes, ftype = _of.codes_of("x", x, _of.check_type("x_type", x_type, FLOAT_TYPES))
+    s, typed = _scale_input("x_scale", x_scale)
+    out = s.dtype if typed else np.dtype(np.float32)
+    ax, block = _layout("x_scale", s.shape, codes.shape, axis, block_size)
+    with np.errstate(over="ignore", under="ignore"):
+        sc = s.astype(out)
+    check_scale("x_scale", s)
+    check_scale(f"x_scale (rounded to {out})", sc)
+    if zp is not None:
+        z, _ = _of.codes_of("x_zero_point", zp, ftype)
+        _zero_point_shape("x_zero_point", z.astype(np.int64), s.shape, ax)
+        _of.check_zero("x_zero_point", z, ftype)
+    return _of.dequantize_float(codes, _of.expand(sc, codes.shape, ax, block), out, ftype)
+
+
 def _zero_point_and_type(
     zero_point: ArrayLike | None, output_dtype: str | None
 ) -> tuple[IntFormat, NDArray[np.int64] | None]:
@@ -419,17 +480,17 @@ def _as_codes(name: str, arr: NDArray[Any]) -> NDArray[np.int64]:
 
 def _reject_low_float_name(name: str, type_name: str) -> None:
     if type_name.replace("_", "").lower() in _FLOAT_ALIASES:
-        raise NotImplementedError(
-            f"{name}={type_name!r}: the float8/float6/float4 quantized types {FLOAT_TYPES} are not "
-            "implemented yet; the integer types are " + ", ".join(INT_TYPES)
+        raise ValueError(
+            f"{name}={type_name!r} is not a quantized type with an integer zero point here; "
+            f"the ONNX types are {INT_TYPES} and {FLOAT_TYPES}"
         )
 
 
 def _reject_low_float(name: str, value: Any) -> Any:
-    """Raise NotImplementedError for ml_dtypes float8/6/4 arrays, else return ``value``."""
+    """Raise TypeError for ml_dtypes float arrays (inputs that take no low floats), else ``value``."""
     dtype = getattr(value, "dtype", None)
-    if isinstance(dtype, np.dtype) and dtype.kind == "V":
-        _reject_low_float_name(f"{name}.dtype", dtype.name)
+    if _of.onnx_type_of(dtype) is not None:
+        raise TypeError(f"{name} must not have the low-precision float dtype {np.dtype(dtype).name} here")
     return value
 
 

@@ -3,8 +3,8 @@
 Three parts:
 
 1. the ONNX backend node test vectors of QuantizeLinear, DequantizeLinear and
-   DynamicQuantizeLinear (integer types; float8/float4 cases are skipped with a
-   reason), read through TensorProto as the test data ``.pb`` files are;
+   DynamicQuantizeLinear (integer, float8 and float4 types; float outputs are
+   compared as codes, ``.view(np.uint8)``), read through TensorProto as the test data ``.pb`` files are;
 2. ONNX Runtime (CPU), bit-identical on tie-dense float32 inputs, per tensor,
    per axis and blocked, for every integer type; where ORT departs from the
    spec the documented difference is asserted, not skipped;
@@ -65,13 +65,12 @@ def _backend_cases() -> list[Any]:
 BACKEND_CASES = _backend_cases()
 
 
-def _low_float_reason(model: Any) -> str | None:
-    values = [*model.graph.input, *model.graph.output]
-    names = [TensorProto.DataType.Name(v.type.tensor_type.elem_type) for v in values]
-    bad = sorted({n for v, n in zip(values, names, strict=True) if v.type.tensor_type.elem_type in LOW_FLOAT})
-    if bad:
-        return f"{'/'.join(bad)}: refquant.interop.onnx implements the integer types only (float8/4 later)"
-    return None
+def _low_float(model: Any) -> bool:
+    return any(v.type.tensor_type.elem_type in LOW_FLOAT for v in [*model.graph.input, *model.graph.output])
+
+
+def node_input_type(model: Any) -> int:
+    return int(model.graph.input[0].type.tensor_type.elem_type)
 
 
 def _read_pb(path: str) -> np.ndarray:
@@ -100,7 +99,9 @@ def _backend_data(case: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def _codes(a: np.ndarray) -> np.ndarray:
-    """ml_dtypes int4/uint4/int2/uint2 arrays -> int8/uint8, as refquant stores them."""
+    """ml_dtypes int4/uint4/int2/uint2 -> int8/uint8, float8/float4 -> uint8 codes, as refquant has them."""
+    if a.dtype.kind in "Vf" and a.dtype.name.startswith(("float8", "float4")):
+        return a.view(np.uint8)
     if a.dtype.kind == "V":
         return a.astype(np.int8 if a.dtype.name.startswith("int") else np.uint8)
     return a
@@ -116,9 +117,6 @@ def _assert_identical(ours: np.ndarray, expected: np.ndarray) -> None:
 
 @pytest.mark.parametrize("case", BACKEND_CASES, ids=[c.name for c in BACKEND_CASES])
 def test_backend_node_vectors(case: Any) -> None:
-    reason = _low_float_reason(case.model)
-    if reason:
-        pytest.skip(reason)
     ins, outs = _backend_data(case)
     if case.name.startswith("test_dynamicquantizelinear"):  # also the function-expanded variants
         y, s, z = dynamic_quantize_linear(ins[0])
@@ -141,14 +139,18 @@ def test_backend_node_vectors(case: Any) -> None:
     else:
         assert node.op_type == "DequantizeLinear" and "output_dtype" not in attrs
         ours = dequantize_linear(x, scale, zero_point, **kwargs)
+        if _low_float(case.model):  # the same codes as uint8 with their type named
+            x_type = TensorProto.DataType.Name(node_input_type(case.model)).lower()
+            zc = None if zero_point is None else _codes(zero_point)
+            _assert_identical(dequantize_linear(_codes(x), scale, zc, x_type=x_type, **kwargs), ours)
     _assert_identical(ours, _codes(outs[0]))
 
 
 def test_backend_selection_is_not_empty() -> None:
-    runnable = [c for c in BACKEND_CASES if _low_float_reason(c.model) is None]
-    ops = {c.name.split("_")[1] for c in runnable}
+    ops = {c.name.split("_")[1] for c in BACKEND_CASES}
     assert ops == {"quantizelinear", "dequantizelinear", "dynamicquantizelinear"}
-    assert len(runnable) >= 20, [c.name for c in runnable]
+    assert len(BACKEND_CASES) >= 28, [c.name for c in BACKEND_CASES]
+    assert sum(_low_float(c.model) for c in BACKEND_CASES) >= 8  # float8/float4 cases run, none skipped
 
 
 # ---------------------------------------------------------------- 2. onnxruntime

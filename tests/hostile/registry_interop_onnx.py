@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from refquant.interop.onnx import CAST_TYPES, FLOAT_TYPES
 from tests.hostile import refs
 from tests.hostile.harness import (
     ACCEPT,
@@ -112,6 +113,40 @@ ENTRIES: list[Entry] = [
                 ACCEPT,
             ),
             Combo("int32 x", {"x": lambda: np.array([[1, -2, 300], [4, 5, 6]], np.int32)}, ACCEPT),
+            *[
+                Combo(
+                    f"float output {t}",
+                    {"output_dtype": t, "y_zero_point": lambda: np.uint8(0), "x": lambda: x23() * 1e4},
+                    ACCEPT,
+                    finite_in=False,
+                )
+                for t in FLOAT_TYPES
+            ],
+            Combo(
+                "float output, no saturation",
+                {
+                    "output_dtype": "float8e5m2",
+                    "y_zero_point": None,
+                    "saturate": False,
+                    "x": lambda: x23() * 1e6,
+                },
+                ACCEPT,
+                finite_in=False,
+            ),
+            Combo(
+                "float output, nonzero zero point code",
+                {"output_dtype": "float8e4m3fn", "y_zero_point": lambda: np.uint8(0x38)},
+                REJECT,
+                ("y_zero_point",),
+                ("1.0",),
+            ),
+            Combo(
+                "float zero point code beyond float4",
+                {"output_dtype": "float4e2m1", "y_zero_point": lambda: np.uint8(16)},
+                REJECT,
+                ("y_zero_point",),
+                ("16",),
+            ),
         ],
         contract="ONNX QuantizeLinear; division in the scale's dtype; NaN -> qmin; saturate",
     ),
@@ -153,6 +188,39 @@ ENTRIES: list[Entry] = [
                 ("1e+03", "1000"),
                 finite_in=False,
             ),
+            *[
+                Combo(
+                    f"{t} codes",
+                    {
+                        "x": lambda: np.array([[0, 1, 7], [8, 9, 15]], np.uint8),
+                        "x_type": t,
+                        "x_zero_point": None,
+                    },
+                    ACCEPT,
+                    finite_in=False,
+                    reference=False,  # checked against onnx.reference in tests/conformance
+                )
+                for t in FLOAT_TYPES
+            ],
+            Combo(
+                "float8 codes with NaN and inf codes",
+                {
+                    "x": lambda: np.array([[0x7F, 0x7C, 0xFC], [0, 1, 0x80]], np.uint8),
+                    "x_type": "float8e5m2",
+                    "x_zero_point": None,
+                },
+                ACCEPT,
+                finite_in=False,
+                reference=False,
+            ),
+            Combo(
+                "float4 code 16",
+                {"x": lambda: np.array([[16, 0, 1], [2, 3, 4]], np.uint8), "x_type": "float4e2m1"},
+                REJECT,
+                ("x",),
+                ("16",),
+            ),
+            Combo("unknown x_type", {"x_type": "float8e4m3"}, REJECT, ("x_type",), ("float8e4m3",)),
             Combo(
                 "zero point dtype differs from x",
                 {"x_zero_point": np.int8(3)},
@@ -194,6 +262,62 @@ ENTRIES: list[Entry] = [
         ],
         contract="uint8 (y, scale, zero point); NaN/inf and overflowing ranges raise",
     ),
+]
+
+
+def _cast_dtype(kw: dict[str, Any]) -> Any:
+    to = kw["to"]
+    if to in ("float16", "float32", "float64"):
+        return np.dtype(to)
+    return np.dtype(np.float32) if to == "bfloat16" else np.dtype(np.uint8)
+
+
+def _cast_entry(to: str) -> Entry:
+    return Entry(
+        "onnx:cast",
+        lambda: dict(x=x23(), to=to),
+        {
+            "x": array(nan=ACCEPT, **X_POLICY),
+            "to": choice(CAST_TYPES),
+            "saturate": flag(),
+            "round_mode": choice(("up", "down", "nearest")),
+            "x_type": choice(
+                FLOAT_TYPES, **{"None": ACCEPT}, **{repr(t): REJECT for t in FLOAT_TYPES}
+            ),  # float x
+        },
+        variant=to,
+        dtype=_cast_dtype,
+        shape=shape_of("x"),
+        finite=False,  # documented: NaN/inf codes and float16 inf on overflow are the contract
+        extra=[
+            Combo(
+                "float8 codes in",
+                {
+                    "x": lambda: np.array([[0, 0x38, 0x7F], [0x80, 1, 0xFE]], np.uint8),
+                    "x_type": "float8e4m3fn",
+                },
+                ACCEPT,
+                finite_in=False,
+            ),
+            Combo(
+                "float4 code 16 in",
+                {"x": lambda: np.array([[16, 0, 1], [2, 3, 4]], np.uint8), "x_type": "float4e2m1"},
+                REJECT,
+                ("x",),
+                ("16",),
+            ),
+            Combo("float x with x_type", {"x_type": "float8e4m3fn"}, REJECT, ("x",), ("float",)),
+            Combo("e8m0 round down", {"to": "float8e8m0", "round_mode": "down"}, ACCEPT, finite_in=False),
+            Combo("unknown to", {"to": "float8e4m3"}, REJECT, ("to",), ("float8e4m3",)),
+            Combo("to not a name", {"to": 17}, REJECT, ("to",), ("17",)),
+        ],
+        contract="ONNX Cast: codes (uint8) for low-precision types, values for standard ones",
+    )
+
+
+ENTRIES += [
+    _cast_entry(t)
+    for t in ("float8e4m3fn", "float8e5m2fnuz", "float4e2m1", "float8e8m0", "float16", "bfloat16")
 ]
 
 
