@@ -29,6 +29,7 @@ FLOORS: dict[str, float] = {
     "quantize": 4,
     "floats": 4.5,  # low-precision floats, block formats, NF4, fixed point, codebooks
     "grad": 5,
+    "calibrate": 5,  # range estimators, histograms (may use floats for the float-format MSE search)
     "prune": 5,
     "check": 5,
     "datasets": 5,
@@ -40,7 +41,7 @@ FLOORS: dict[str, float] = {
     "__init__": 10,
 }
 # the math (core, gradients, pruning, the generic checks) knows no network, no framework profile, no CLI
-MATH = ("formats", "rounding", "qparams", "quantize", "grad", "prune", "check")
+MATH = ("formats", "rounding", "qparams", "quantize", "grad", "prune", "check", "calibrate")
 FORBIDDEN_FOR_MATH = ("nn", "recipes", "interop", "cli", "datasets")
 
 

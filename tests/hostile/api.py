@@ -32,6 +32,12 @@ NAMESPACES = (
     "refquant.recipes.pruning",
     "refquant.recipes.formats",
     "refquant.floats",
+    "refquant.calibrate",
+    "refquant.calibrate.ranges",
+    "refquant.calibrate.histogram",
+    "refquant.calibrate.streaming",
+    "refquant.calibrate.entropy",
+    "refquant.calibrate.mse",
 )
 
 # short prefixes used by the registry's targets ("prune:block_mask")
@@ -53,6 +59,12 @@ SHORT = {
     "pruning": "refquant.recipes.pruning",
     "formats": "refquant.recipes.formats",
     "floats": "refquant.floats",
+    "calibrate": "refquant.calibrate",
+    "calibrate.ranges": "refquant.calibrate.ranges",
+    "calibrate.histogram": "refquant.calibrate.histogram",
+    "calibrate.streaming": "refquant.calibrate.streaming",
+    "calibrate.entropy": "refquant.calibrate.entropy",
+    "calibrate.mse": "refquant.calibrate.mse",
 }
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.hostile import (
+    registry_calibrate_entropy,
+    registry_calibrate_mse,
+    registry_calibrate_ranges,
     registry_core,
     registry_floats,
     registry_floats_codebook,
@@ -15,6 +18,7 @@ from tests.hostile import (
     registry_interop,
     registry_interop_onnx,
     registry_interop_tf,
+    registry_interop_torch_calibration,
     registry_misc,
     registry_nn,
     registry_nn_train,
@@ -42,6 +46,10 @@ AREAS = (
     registry_floats_fixed,
     registry_floats_mx,
     registry_floats_nf4,
+    registry_calibrate_ranges,
+    registry_calibrate_entropy,
+    registry_calibrate_mse,
+    registry_interop_torch_calibration,
 )
 
 ENTRIES: list[Entry] = [e for area in AREAS for e in area.ENTRIES]
