@@ -12,4 +12,44 @@ ModelOpt, ONNX Runtime and PyTorch are test oracles in ``tests/conformance``;
 * :mod:`refquant.calibrate.mse` -- MSE search over clipping ranges.
 """
 
-__all__: list[str] = []
+# Each module adds its import below and its names to __all__ (kept sorted, ruff's RUF022).
+from refquant.calibrate.entropy import KLCurve, entropy_amax, entropy_range, kl_divergences
+from refquant.calibrate.histogram import (
+    Histogram,
+    HistogramState,
+    histogram,
+    histogram_moments,
+    histogram_percentile,
+)
+from refquant.calibrate.mse import mse_amax, mse_range
+from refquant.calibrate.ranges import (
+    PERCENTILE_METHODS,
+    minmax_range,
+    moving_average_minmax,
+    percentile_range,
+    range_to_qparams,
+)
+from refquant.calibrate.streaming import MAX_BINS, RULES, histogram_of_batches, histogram_update
+
+__all__ = [
+    "MAX_BINS",
+    "PERCENTILE_METHODS",
+    "RULES",
+    "Histogram",
+    "HistogramState",
+    "KLCurve",
+    "entropy_amax",
+    "entropy_range",
+    "histogram",
+    "histogram_moments",
+    "histogram_of_batches",
+    "histogram_percentile",
+    "histogram_update",
+    "kl_divergences",
+    "minmax_range",
+    "moving_average_minmax",
+    "mse_amax",
+    "mse_range",
+    "percentile_range",
+    "range_to_qparams",
+]

@@ -8,7 +8,10 @@ quantization-aware training (int4 per-channel weights, int8 activations,
 with the straight-through estimator or LSQ); its weights (and for fp8 and
 MXFP8 its activations) are put on the grids of the non-integer formats of
 :mod:`refquant.recipes.formats` (fp8 E4M3 and E5M2, MXFP8, MXFP4, NVFP4, NF4,
-16 shared values by k-means with fine-tuned centroids); and it is pruned: 90% of all
+16 shared values by k-means with fine-tuned centroids); its activation ranges
+are chosen by each calibrator of :mod:`refquant.recipes.calibration`
+(percentile, KL-entropy, MSE; int8, fp8, and 4-bit weights and activations,
+where the calibrator matters); and it is pruned: 90% of all
 weights by gradual magnitude pruning, 2:4 along the input axis of the hidden
 layers, and half of the hidden neurons physically removed by Taylor
 importance, each fine-tuned. Every row reports the sparsity (fraction of the
@@ -47,6 +50,7 @@ from refquant.datasets import load_digits
 from refquant.nn.mlp import count_params, init_mlp
 from refquant.nn.train import Model, accuracy, train
 from refquant.recipes._blas import blas_threads
+from refquant.recipes.calibration import CALIBRATION_ROWS, calibrated_quantize
 from refquant.recipes.demo_plot import plot_result
 from refquant.recipes.formats import FORMAT_ROWS, format_quantize
 from refquant.recipes.pruning import (
@@ -70,6 +74,7 @@ METHODS = (
     "qat-int4-ste",
     "qat-int4-lsq",
     *FORMAT_ROWS,
+    *CALIBRATION_ROWS,
     "prune-magnitude-90",
     "prune-2:4",
     "prune-structured-50",
@@ -194,6 +199,10 @@ def run_demo(
                 rng=rng, lr=cfg.qat_lr, log=epoch_log,
             )  # fmt: skip
         row(method, wb, ab, fq, (wf, af))
+    for method, (how, wb, ab, af) in CALIBRATION_ROWS.items():
+        say(f"{method}: activation ranges by {how} calibration on the training split")
+        cq = calibrated_quantize(model, calib, how, weight_bits=wb, act_bits=ab, act_format=af)
+        row(method, wb, ab, cq, ("e4m3", "e4m3") if af else ())
     x, y = data.x_train, data.y_train
     kw: dict[str, Any] = {"rng": rng, "batch_size": cfg.batch_size, "lr": cfg.lr, "log": epoch_log}
     say("gradual magnitude pruning to 90% of all weights (global), then fine-tuning")

@@ -38,6 +38,9 @@ NAMESPACES = (
     "refquant.calibrate.streaming",
     "refquant.calibrate.entropy",
     "refquant.calibrate.mse",
+    "refquant.interop.modelopt",
+    "refquant.interop.onnxruntime",
+    "refquant.recipes.calibration",
 )
 
 # short prefixes used by the registry's targets ("prune:block_mask")
@@ -65,6 +68,9 @@ SHORT = {
     "calibrate.streaming": "refquant.calibrate.streaming",
     "calibrate.entropy": "refquant.calibrate.entropy",
     "calibrate.mse": "refquant.calibrate.mse",
+    "modelopt": "refquant.interop.modelopt",
+    "onnxruntime": "refquant.interop.onnxruntime",
+    "calibration": "refquant.recipes.calibration",
 }
 
 

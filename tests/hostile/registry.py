@@ -16,6 +16,7 @@ from tests.hostile import (
     registry_floats_nf4,
     registry_grad,
     registry_interop,
+    registry_interop_calibration,
     registry_interop_onnx,
     registry_interop_tf,
     registry_interop_torch_calibration,
@@ -50,6 +51,7 @@ AREAS = (
     registry_calibrate_entropy,
     registry_calibrate_mse,
     registry_interop_torch_calibration,
+    registry_interop_calibration,
 )
 
 ENTRIES: list[Entry] = [e for area in AREAS for e in area.ENTRIES]

@@ -71,12 +71,20 @@ Backward passes and the learnable fake-quantize (ATen ``FakeQuantPerTensorAffine
 
 The package's files follow the ops: :mod:`~refquant.interop.torch.fake_quant`
 (forward and backward on one code kernel), :mod:`~refquant.interop.torch.learnable`,
-:mod:`~refquant.interop.torch.quantize`, :mod:`~refquant.interop.torch.observers`
-and :mod:`~refquant.interop.torch.prune` (``torch.nn.utils.prune`` masks). This
+:mod:`~refquant.interop.torch.quantize`, :mod:`~refquant.interop.torch.observers`,
+:mod:`~refquant.interop.torch.calibration` (the moving-average and histogram
+observers) and :mod:`~refquant.interop.torch.prune` (``torch.nn.utils.prune`` masks). This
 ``__init__`` only hands their names on.
 """
 
 from refquant.interop.torch._checks import QDTYPES
+from refquant.interop.torch.calibration import (
+    ObserverRange,
+    histogram_observer_qparams,
+    histogram_observer_range,
+    histogram_observer_state,
+    moving_average_min_max,
+)
 from refquant.interop.torch.fake_quant import (
     FakeQuantizeGrads,
     fake_quantize_per_channel_affine,
@@ -99,18 +107,23 @@ __all__ = [
     "QDTYPES",
     "FakeQuantizeGrads",
     "LearnableFakeQuantizeGrads",
+    "ObserverRange",
     "calculate_qparams",
     "fake_quantize_per_channel_affine",
     "fake_quantize_per_channel_affine_vjp",
     "fake_quantize_per_tensor_affine",
     "fake_quantize_per_tensor_affine_vjp",
     "global_unstructured_masks",
+    "histogram_observer_qparams",
+    "histogram_observer_range",
+    "histogram_observer_state",
     "l1_unstructured_mask",
     "learnable_fake_quantize_per_channel_affine",
     "learnable_fake_quantize_per_channel_affine_vjp",
     "learnable_fake_quantize_per_tensor_affine",
     "learnable_fake_quantize_per_tensor_affine_vjp",
     "ln_structured_mask",
+    "moving_average_min_max",
     "quantize_per_channel",
     "quantize_per_tensor",
 ]
