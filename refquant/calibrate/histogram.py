@@ -1,7 +1,7 @@
 """Histograms of calibration data, and the thresholds the tools read off them.
 
 :func:`histogram` gives the counts and edges of ``np.histogram`` (faster, by a
-float32 index computation, NumPy's edge correction and ``np.bincount``);
+fixed-point bin position, an exact look-up only near bin ends, and ``np.bincount``);
 :func:`histogram_percentile` the percentile amax of ModelOpt and ONNX Runtime
 (and an interpolating one); :func:`histogram_moments` ONNX Runtime's
 distribution statistics. :class:`HistogramState` is the state of the streaming
@@ -128,16 +128,22 @@ def histogram(
         c_j = \\#\\{i : e_j \\le x_i < e_{j+1}\\}, \\quad
         c_{B-1} = \\#\\{i : e_{B-1} \\le x_i \\le e_B\\}
 
-    Source: ``numpy.histogram`` (``numpy/lib/_histograms_impl.py``). For
-    equal bins each chunk computes NumPy's index estimate ``((x - lo) / (hi -
-    lo)) * bins`` in the edges' dtype, corrects it by one against the edges as
-    NumPy does, and counts with ``np.bincount``; out-of-range values are only
-    masked when there are some. For given edges, the bin is
-    ``searchsorted(edges, x, "right") - 1`` (NumPy sorts each chunk instead).
-    NaN raises ``ValueError`` (NumPy drops it when ``range`` is given and raises
-    otherwise); ``±inf`` are outside every range and not counted (with
-    ``range=None`` they raise, as in NumPy). Empty ``x``: zero counts over
-    ``[0, 1]``.
+    Source: ``numpy.histogram`` (``numpy/lib/_histograms_impl.py``), whose
+    bins these are; the counting differs. For equal bins (and for given edges
+    within a small fraction of a bin of equal ones, as ``np.arange`` grows
+    them), each chunk computes the position ``(x - lo) * (n / (hi - lo))`` in
+    the edges' dtype and adds ``2**K + 1``, which puts the bin and ``2**-s`` of a
+    bin into the float's bits; a proven error bound (the position's roundings
+    plus the edges' measured distance from equal spacing) leaves only values
+    within that bound of a bin end to be looked up in the edges
+    (``searchsorted``), then ``np.bincount``. Other edges: NumPy's own method
+    (sort each chunk, search the edges in it). The result is the definition
+    above, hence NumPy's wherever NumPy's one-bin correction holds; where
+    NumPy's own estimate overflows (a range wider than float32's max) NumPy
+    fails and this counts by the definition. NaN raises ``ValueError`` (NumPy
+    drops it when ``range`` is given and raises otherwise); ``±inf`` are outside
+    every range and not counted (with ``range=None`` they raise, as in NumPy).
+    Empty ``x``: zero counts over ``[0, 1]``.
 
     Examples
     --------

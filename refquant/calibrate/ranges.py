@@ -249,8 +249,11 @@ def percentile_range(
 
     with ``j`` and ``gamma`` from the virtual index of ``method`` (Hyndman &
     Fan, "Sample quantiles in statistical packages", 1996; ``linear`` is
-    their type 7, ``(n - 1) q``). The order statistics come from one
-    ``np.partition`` (O(n) introselect) at the needed ranks only, and the
+    their type 7, ``(n - 1) q``). The order statistics are exact: per tensor,
+    for 2**17 values or more, a strided sample brackets the needed ranks, one
+    pass counts the values below each bracket and keeps those inside, and only
+    those are partitioned (the whole row if a bracket misses); otherwise one
+    ``np.partition`` (O(n) introselect) at the needed ranks. The
     interpolation is NumPy's ``_lerp`` (``b - (b - a)(1 - g)`` for ``g >= 0.5``),
     so the result equals ``np.percentile``. NaN raises ``ValueError``;
     ``±inf`` are ordinary order statistics (an interpolation between two
