@@ -298,7 +298,8 @@ def entropy_amax(
       group of sum 1 over 2 nonzero bins gives ``Q = 0`` there).
     * ONNX Runtime leaves the remainder bins at ``Q = 0`` after counting them in
       the last group (smoothing then gives them ``eps``).
-    * ONNX Runtime's divergences are float32 (``scipy.stats.entropy`` of its
+    * ONNX Runtime's divergences are float32 (its own ``entropy``: float32
+      normalization, float32 ``p * log(p / q)`` terms and a float32 sum of its
       float32 smoothed ``p``, ``q``; the cast to the edges' dtype then changes
       nothing), which makes near-equal candidates tie; the first wins.
       ModelOpt keeps float64 divergences, even with float32 edges (counts

@@ -168,15 +168,7 @@ def _ort_result(mod: Any, batches: list[np.ndarray], method: str, **kw: Any) -> 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize(("num_bins", "nq"), [(128, 128), (2048, 128), (1001, 64)])
-def test_onnxruntime_entropy_pipeline(
-    ort: Any, kind: str, num_bins: int, nq: int, request: pytest.FixtureRequest
-) -> None:
-    if (kind, num_bins, nq) == ("demo_layer0", 1001, 64):
-        # KNOWN MISMATCH, open: on this sparse lattice histogram (pixels, multiples of 1/16; many tied
-        # candidates) ORT's float32 divergences differ from refquant's recomputation in the last digit
-        # on 74 of 469 candidates (ORT 4.2769346 at its argmin 455, refquant 4.2769351), so refquant
-        # picks candidate 448 (hi 0.9600) where ORT picks 455 (hi 0.9740). Strict: it fails once fixed.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="ORT float32 divergence order, open"))
+def test_onnxruntime_entropy_pipeline(ort: Any, kind: str, num_bins: int, nq: int) -> None:
     hist, want = _ort_result(ort, KINDS[kind], "entropy", num_bins=num_bins, num_quantized_bins=nq)
     state = rq_ort.collect_histogram(KINDS[kind], method="entropy", num_bins=num_bins)
     np.testing.assert_array_equal(state.counts, hist[0])
