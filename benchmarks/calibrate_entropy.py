@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 
-from benchmarks._timing import best_time
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import best_time
+
 from refquant.calibrate.entropy import entropy_amax, entropy_range
 
 

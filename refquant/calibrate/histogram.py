@@ -281,9 +281,16 @@ def _count_sorted_edges(xa: NDArray[Any], edges: NDArray[Any]) -> NDArray[np.int
     return np.diff(cum)
 
 
-def _check_hist(counts: ArrayLike, edges: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
+def _check_hist(counts: ArrayLike, edges: ArrayLike) -> tuple[NDArray[Any], NDArray[Any], Any]:
+    """``counts``, ``edges`` as arrays and ``counts.sum()``, after the checks of the histogram functions.
+
+    The values are checked by reductions (``c.min() >= 0``, ``isfinite(e).all()``
+    and the sum, which is the total and is ``inf`` for a ``+inf`` count); only
+    when one fails are the element-wise checks run, counts first, to name the
+    bad values. The errors are those of the element-wise checks alone.
+    """
     c = np.asarray(counts)
-    if c.dtype.kind not in "iuf" or c.dtype.kind == "b":
+    if c.dtype.kind not in "iuf":
         raise TypeError(f"counts must be an array of numbers, got dtype {c.dtype}")
     e = as_float_array("edges", edges)
     if c.ndim != 1 or c.size == 0:
@@ -292,15 +299,23 @@ def _check_hist(counts: ArrayLike, edges: ArrayLike) -> tuple[NDArray[Any], NDAr
         raise ValueError(
             f"edges must be 1-D with at least len(counts) + 1 = {c.size + 1} values, got {e.shape}"
         )
-    if not np.all(np.isfinite(c)) or np.any(c < 0):
-        raise ValueError(
-            f"counts must be finite and >= 0, got {show_values(c[~(np.isfinite(c) & (c >= 0))])}"
-        )
+    if not (c.min() >= 0 and np.isfinite(e).all()):  # NaN fails the comparison
+        _raise_bad_values(c, e)
+    total = c.sum()
+    if total == np.inf:  # a +inf count (or float counts whose sum overflows); NaN failed the min
+        _raise_bad_values(c, e)
+    if total <= 0:
+        raise ValueError("counts must not all be 0 (an empty histogram has no percentile or moments)")
+    return c, e, total
+
+
+def _raise_bad_values(c: NDArray[Any], e: NDArray[Any]) -> None:
+    """The element-wise checks: raise ``ValueError`` naming the first bad values (counts, then edges)."""
+    ok = np.isfinite(c) & (c >= 0)
+    if not np.all(ok):
+        raise ValueError(f"counts must be finite and >= 0, got {show_values(c[~ok])}")
     if not np.all(np.isfinite(e)):
         raise ValueError(f"edges must be finite, got {show_values(e[~np.isfinite(e)])}")
-    if c.sum() <= 0:
-        raise ValueError("counts must not all be 0 (an empty histogram has no percentile or moments)")
-    return c, e
 
 
 Side = Literal["upper", "symmetric", "two_sided"]
@@ -376,8 +391,7 @@ def histogram_percentile(
         raise TypeError(f"percentile must be a float in [0, 100], got {percentile!r}")
     if not 0 <= percentile <= 100:
         raise ValueError(f"percentile must be in [0, 100], got {percentile!r}")
-    c, e = _check_hist(counts, edges)
-    total = c.sum()
+    c, e, total = _check_hist(counts, edges)
     cdf = np.cumsum(c / total)
 
     def at(q: float) -> NDArray[Any]:
@@ -401,7 +415,7 @@ def histogram_percentile(
             mn, mx = (float(v) for v in clip_to)
         except (TypeError, ValueError):
             raise TypeError(f"clip_to must be a pair of floats (min, max) or None, got {clip_to!r}") from None
-        if np.isnan(mn) or np.isnan(mx) or mn > mx:
+        if math.isnan(mn) or math.isnan(mx) or mn > mx:
             raise ValueError(f"clip_to must be (min, max) with min <= max, got {clip_to!r}")
         if lo < mn:
             lo = np.array(mn, dtype=e.dtype)
@@ -454,7 +468,7 @@ def histogram_moments(
         raise TypeError(f"power must be a float > 0, got {power!r}")
     if not (np.isfinite(power) and power > 0):
         raise ValueError(f"power must be finite and > 0, got {power!r}")
-    c, e = _check_hist(counts, edges)
+    c, e, _ = _check_hist(counts, edges)
     if e.size != c.size + 1:
         raise ValueError(f"edges must have len(counts) + 1 = {c.size + 1} values, got {e.size}")
     values = (e[:-1] + e[1:]) * 0.5

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -153,3 +156,42 @@ def test_range_wider_than_float32_is_exact() -> None:
     x[:10] = [3e38, -3e38, np.inf, -np.inf, 0, 1e38, -1e38, 2.9e38, -2.9e38, 0]
     h = histogram(x, 2048, range=(-3e38, 3e38))
     assert np.array_equal(h.counts, _exact(x, h.edges)) and h.counts.sum() == 9998
+
+
+BAD_COUNTS = [
+    ([1.0, np.nan, 2.0], "nan"),
+    ([1.0, np.inf, 2.0], "inf"),  # passes the min check: caught by the sum
+    ([1.0, -np.inf, 2.0], "-inf"),
+    ([1, -1, 3], "-1"),
+    (np.array([3, 0, -2], np.int8), "-2"),
+]
+
+
+@pytest.mark.parametrize(("counts", "shown"), BAD_COUNTS)
+@pytest.mark.parametrize("fn", [histogram_percentile, histogram_moments])
+def test_bad_counts_and_edges_are_named(counts: list[float], shown: str, fn: Callable[..., Any]) -> None:
+    """Each bad value raises ValueError naming its argument and the value; counts are checked before edges."""
+
+    def call(c: Any, e: Any) -> Any:
+        return fn(c, e, 50.0) if fn is histogram_percentile else fn(c, e)
+
+    good_e, bad_e = [0.0, 1.0, 2.0, 3.0], [0.0, np.nan, 2.0, np.inf]
+    with pytest.raises(ValueError, match=rf"^counts must be finite and >= 0, got \[{shown}\]$"):
+        call(counts, good_e)
+    with pytest.raises(ValueError, match=r"^counts must be finite and >= 0"):
+        call(counts, bad_e)  # both bad: the counts are named first
+    with pytest.raises(ValueError, match=r"^edges must be finite, got \[nan, inf\]$"):
+        call([1, 2, 3], bad_e)
+    with pytest.raises(ValueError, match=r"^edges must be finite, got \[-inf\]$"):
+        call(np.array([1, 2, 3], np.float32), [0.0, 1.0, 2.0, 3.0, -np.inf])  # an edge beyond B + 1
+
+
+def test_float_counts_whose_sum_overflows_are_not_rejected() -> None:
+    """Finite counts >= 0 are valid even when their float32 sum overflows (NumPy warns, as before)."""
+    c = np.array([3e38, 3e38, 1.0], np.float32)
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        lo, hi = histogram_percentile(c, np.array([0.0, 1.0, 2.0, 3.0], np.float32), 50.0)
+    assert float(lo) == 0.0  # c / inf is 0: the CDF never reaches p, so the last edge
+    assert float(hi) == 3.0
+    with pytest.raises(ValueError, match=r"^counts must be finite and >= 0, got \[-1.0\]$"):
+        histogram_percentile(np.array([3e38, 3e38, -1.0], np.float32), [0.0, 1.0, 2.0, 3.0], 50.0)
