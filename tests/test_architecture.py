@@ -31,17 +31,17 @@ FLOORS: dict[str, float] = {
     "grad": 5,
     "calibrate": 5,  # range estimators, histograms (may use floats for the float-format MSE search)
     "prune": 5,
-    "check": 5,
     "datasets": 5,
     "interop": 6,
     "nn": 7,
     "recipes": 8,
+    "check": 8.5,  # the oracle: compares, diagnoses against the systems of interop, inputs for other suites
     "cli": 9,
     "__main__": 10,
     "__init__": 10,
 }
-# the math (core, gradients, pruning, the generic checks) knows no network, no framework profile, no CLI
-MATH = ("formats", "rounding", "qparams", "quantize", "grad", "prune", "check", "calibrate")
+# the math (core, gradients, pruning, calibration) knows no network, no framework profile, no CLI
+MATH = ("formats", "rounding", "qparams", "quantize", "grad", "prune", "calibrate")
 FORBIDDEN_FOR_MATH = ("nn", "recipes", "interop", "cli", "datasets")
 
 

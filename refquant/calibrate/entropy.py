@@ -283,6 +283,11 @@ def entropy_amax(
     smoothed (the slides do not; then ``P > 0 = Q`` gives ``inf``), which of
     equal minima wins (first), and whether ``m`` in ``(m + 0.5) * width`` is the
     candidate ``i`` (taken: half a bin beyond the kept range) or its last bin.
+    The slides' loop ``for i in range(128, 2048)`` stops at ``i = B - 1``; refquant
+    also tries ``i = B`` (the whole histogram, as ModelOpt does), so that the
+    min-max range stays a candidate; ``start_bin``/``stride`` cannot exclude it, so
+    on a histogram whose whole range wins, this is where "tensorrt" may read the
+    slides differently from another port.
 
     Departures (each checked against the tool in tests/conformance):
 
