@@ -9,6 +9,7 @@ mode              rule                                  used by
 ``half_even``     nearest, ties to even                 PyTorch, ONNX, ORT (MLAS), NumPy
 ``half_away``     nearest, ties away from zero          TFLite ``TfLiteRound``, C ``round``
 ``half_up``       nearest, ties toward +inf             TF FakeQuant ``floor(x + 0.5)``
+``half_down``     nearest, ties toward -inf             ``ceil(x - 0.5)`` kernels
 ``floor``         toward -inf
 ``ceil``          toward +inf
 ``trunc``         toward zero                           C casts
@@ -27,11 +28,14 @@ from refquant._validate import FLOAT_DTYPES, as_float_array, check_choice, check
 
 __all__ = ["ROUNDING_MODES", "RoundingMode", "round_to_integer"]
 
-RoundingMode = Literal["half_even", "half_away", "half_up", "floor", "ceil", "trunc", "stochastic"]
-ROUNDING_MODES: tuple[str, ...] = (
+RoundingMode = Literal[
+    "half_even", "half_away", "half_up", "half_down", "floor", "ceil", "trunc", "stochastic"
+]
+ROUNDING_MODES: tuple[str, ...] = (  # "stochastic" stays last: callers slice it off with [:-1]
     "half_even",
     "half_away",
     "half_up",
+    "half_down",
     "floor",
     "ceil",
     "trunc",
@@ -75,13 +79,19 @@ def round_to_integer(
     .. math::
 
         \\mathrm{half\\_away}(x) = \\operatorname{sign}(x)\\,\\lfloor |x| + \\tfrac12 \\rfloor,
-        \\qquad \\mathrm{half\\_up}(x) = \\lfloor x + \\tfrac12 \\rfloor
+        \\qquad \\mathrm{half\\_up}(x) = \\lfloor x + \\tfrac12 \\rfloor,
+        \\qquad \\mathrm{half\\_down}(x) = \\lceil x - \\tfrac12 \\rceil
 
     computed exactly: the fraction ``x - floor(x)`` is exact in binary floating
     point (except for ``-1 < x < 0``, where it is ``1 + x`` rounded, which can
     be 1.0 but is on the same side of 0.5 as the exact value, so the result
     is still exact), so ``0.49999997`` (float32) rounds to 0 in every mode, whereas
     evaluating ``floor(x + 0.5)`` in float32, as TF's kernels do, gives 1.
+    ``half_down`` mirrors this from above: ``ceil(x) - x`` is exact except
+    for ``0 < x < 1``, where ``1 - x`` rounded is on the same side of 0.5.
+    Signs of zero: ``half_down`` keeps the sign of ``x`` (``+0`` on
+    ``[+0, 0.5]``, ``-0`` on ``(-0.5, -0]``); ``half_up`` gives ``+0`` on all
+    of ``[-0.5, 0.5)``, ``-0.0`` included.
     Source: IEEE 754-2019, section 5.3.1 (roundToIntegralTiesToEven,
     -TiesToAway, -TowardPositive, -TowardNegative, -TowardZero); stochastic
     rounding as in Gupta et al., "Deep learning with limited numerical
@@ -102,6 +112,8 @@ def round_to_integer(
     [-3.0, -2.0, -1.0, 1.0, 2.0, 3.0]
     >>> round_to_integer(x, "half_up").tolist()
     [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
+    >>> round_to_integer(x, "half_down").tolist()
+    [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0]
     """
     check_choice("mode", mode, ROUNDING_MODES)
     arr = as_float_array("x", x)
@@ -141,6 +153,11 @@ def _round_ties(
     rng: np.random.Generator | None,
     out: NDArray[Any] | None,
 ) -> NDArray[Any]:
+    if mode == "half_down":
+        c = np.ceil(x)
+        frac = np.subtract(c, x)  # exact, except 1 - x rounded (<= 1.0) for 0 < x < 1: same side of 0.5
+        down = frac >= 0.5
+        return np.subtract(c, down, out=out, dtype=x.dtype, casting="unsafe")
     if mode == "half_away":
         t = np.trunc(x)
         frac = np.abs(x - t)  # exact

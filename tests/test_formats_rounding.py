@@ -201,3 +201,56 @@ def test_ragged_input_is_named() -> None:
         ValueError, match=r"x must be a \(rectangular\) array of numbers, got \[\[1.0, 2.0\], \[3.0\]\]"
     ):
         round_to_integer([[1.0, 2.0], [3.0]])
+
+
+# ---------------------------------------------------------------- half_down (issue 11)
+
+
+def test_half_down_ties_go_toward_minus_infinity() -> None:
+    # by hand: ceil(x - 1/2); -2.5 -> -3, -0.5 -> -1, 0.5 -> 0, 2.5 -> 2 (ties toward -inf)
+    x = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, -0.75, 0.75, -1.25, 1.25, 3.0, -3.0])
+    expected = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, -1.0, 1.0, -1.0, 1.0, 3.0, -3.0]
+    for dtype in (np.float16, np.float32, np.float64):
+        y = round_to_integer(x.astype(dtype), "half_down")
+        assert y.dtype == dtype and y.tolist() == expected
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_half_down_one_ulp_around_the_half(dtype: type) -> None:
+    # The floats next to +-0.5: below 0.5 -> 0, above 0.5 -> 1 (not a tie), and the floats next to
+    # -0.5: -0.49999997 -> -0 (nearest), -0.50000006 -> -1. ceil(x) - x for 0 < x < 1 is 1 - x
+    # rounded (0.5 + 2**-25 -> 0.5 in float32), yet on the same side of 0.5: still exact.
+    half = dtype(0.5)
+    below, above = np.nextafter(half, dtype(0)), np.nextafter(half, dtype(1))
+    x = np.array([below, above, -below, -above], dtype)
+    y = round_to_integer(x, "half_down")
+    assert y.tolist() == [0.0, 1.0, 0.0, -1.0]
+    assert np.signbit(y).tolist() == [False, False, True, True]
+
+
+def test_half_down_signed_zero_specials_and_large_values() -> None:
+    x = np.array([0.0, -0.0, 0.3, -0.3, np.inf, -np.inf, np.nan, 2.0**60, -(2.0**60) - 2**8], np.float64)
+    y = round_to_integer(x, "half_down")
+    assert y[:4].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert np.signbit(y[:4]).tolist() == [False, True, False, True]  # the sign of x is kept
+    assert y[4] == np.inf and y[5] == -np.inf and np.isnan(y[6])
+    assert y[7:].tolist() == [2.0**60, -(2.0**60) - 2**8]
+    x16 = np.array([65504, -65504, -0.5], np.float16)  # no x - 0.5 that could overflow
+    assert round_to_integer(x16, "half_down").tolist() == [65504.0, -65504.0, -1.0]
+
+
+def test_half_down_is_the_mirror_of_half_up() -> None:
+    # half_down(x) = -half_up(-x) (as values; the signs of zero differ), on ties and near-ties
+    k = np.arange(-50, 50, dtype=np.float32)
+    t = k + np.float32(0.5)
+    x = np.concatenate([t, np.nextafter(t, np.float32(np.inf)), np.nextafter(t, np.float32(-np.inf)), k])
+    assert (round_to_integer(x, "half_down") == -round_to_integer(-x, "half_up")).all()
+    assert "half_down" in ROUNDING_MODES and ROUNDING_MODES[-1] == "stochastic"
+
+
+def test_quantize_accepts_half_down() -> None:
+    from refquant.quantize import quantize
+
+    # x/s = -1.5, -0.5, 0.5, 1.5, 2.5 with z = 10: ties toward -inf give 8, 9, 10, 11, 12
+    x = [-0.75, -0.25, 0.25, 0.75, 1.25]
+    assert quantize(x, 0.5, 10, 0, 255, rounding="half_down").tolist() == [8, 9, 10, 11, 12]

@@ -39,6 +39,16 @@ The strategies (:func:`hostile_floats`, :func:`hostile_arrays`,
 needs the label and validity draws the cases with
 ``hypothesis.strategies.sampled_from(catalogue(...))``.
 
+Valid but adversarial inputs, for testing an implementation against refquant
+(the tie-dense generators of :mod:`refquant.check.inputs`, keyword-only like
+``hypothesis.extra.numpy``): :func:`quantize_arrays` (exact ties, their
+neighbours, clamp edges, ±0, subnormals, huge values for a given quantizer),
+:func:`quant_params` (valid parameters of an integer format),
+:func:`float_formats` and :func:`float_format_arrays` (grids, midpoints,
+overflow and subnormal boundaries), :func:`masks`, :func:`nm_patterns`,
+:func:`pruning_weights` and :func:`nm_weights` (equal magnitudes at the
+pruning threshold).
+
 ``hypothesis`` is a test dependency (the ``[check]`` extra): this module imports it, and
 ``refquant.check`` loads this module only when one of its names is used.
 """
@@ -51,6 +61,16 @@ from typing import Any, Literal
 import numpy as np
 from hypothesis import strategies as st
 
+from refquant.check._strategies_inputs import (
+    float_format_arrays,
+    float_formats,
+    masks,
+    nm_patterns,
+    nm_weights,
+    pruning_weights,
+    quant_params,
+    quantize_arrays,
+)
 from refquant.check.hostile import Hostile, hostile_array_cases, hostile_finite_values, hostile_float_values
 from refquant.check.hostile_params import (
     hostile_amount_cases,
@@ -65,6 +85,8 @@ from refquant.check.hostile_params import (
 
 __all__ = [
     "Hostile",
+    "float_format_arrays",
+    "float_formats",
     "hostile_amount_cases",
     "hostile_amounts",
     "hostile_array_cases",
@@ -84,6 +106,12 @@ __all__ = [
     "hostile_scales",
     "hostile_zero_point_cases",
     "hostile_zero_points",
+    "masks",
+    "nm_patterns",
+    "nm_weights",
+    "pruning_weights",
+    "quant_params",
+    "quantize_arrays",
 ]
 
 

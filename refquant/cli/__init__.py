@@ -1,4 +1,4 @@
-"""The command line, ``refquant`` (also ``python -m refquant``): demo, plot, affine, formats.
+"""The command line, ``refquant`` (also ``python -m refquant``): demo, plot, affine, formats, check, vectors.
 
 * ``demo`` (the main job, :mod:`refquant.recipes.demo`): train an MLP on the
   bundled digits, quantize it after training and with quantization-aware
@@ -10,7 +10,10 @@
   weight matrix whose rows have log-normal magnitudes (the shape of real
   linear-layer weights): error against bit width and granularity, and inputs
   on which the frameworks' semantics disagree;
-* ``formats``: the named integer formats.
+* ``formats``: the named integer formats;
+* ``check`` and ``vectors`` (:mod:`refquant.cli.check`): check an
+  implementation's output, saved as an ``.npz`` case, against refquant and
+  diagnose the difference; write tie-dense test vectors for a C or CUDA suite.
 
 Every argument is validated by its type function (:mod:`refquant.cli.args`)
 while parsing, output paths included: a bad value is an argparse error (exit
@@ -41,6 +44,7 @@ from refquant.cli.args import (
     output_path,
     thread_count,
 )
+from refquant.cli.check import add_parsers, run_check, run_vectors
 from refquant.formats import INT_FORMATS, IntFormat
 from refquant.interop import torch as torch_semantics
 from refquant.qparams import qparams_from_range
@@ -50,8 +54,8 @@ __all__ = ["build_parser", "builtin_weights", "main", "run_affine"]
 
 DESCRIPTION = """\
 refquant: the reference implementation of neural-network quantization and
-pruning math, in NumPy. These commands run its demo and a walk-through;
-"refquant COMMAND --help" describes each."""
+pruning math, in NumPy. These commands run its demo and a walk-through, and
+check your implementation against it; "refquant COMMAND --help" describes each."""
 
 EPILOG = """\
 examples:
@@ -59,7 +63,9 @@ examples:
   refquant demo --json out.json --plot out.png  also write the result and its figure
   refquant plot out.json --out fig.svg          draw the figure again from the JSON
   refquant affine --seed 1                      quantization error against bit width
-  refquant formats | head -4                    the first integer formats"""
+  refquant formats | head -4                    the first integer formats
+  refquant vectors quantize --out vec           tie-dense test vectors for a C kernel
+  refquant check quantize vec/case_0000.npz     your output (added as "actual") against refquant's"""
 
 DEMO_DESCRIPTION = """\
 Train a 64-128-128-10 MLP by hand-written backpropagation on the bundled UCI
@@ -147,6 +153,7 @@ def build_parser() -> Parser:
         "formats", help="print the named integer formats", description="Print the named integer formats."
     )
     formats.set_defaults(parser=formats)
+    add_parsers(sub, raw)
     return parser
 
 
@@ -163,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 on success; 1 if an output could not be written or stdout was
         closed (a broken pipe); 130 on Ctrl-C. Bad arguments exit with 2
-        (``SystemExit``, from argparse).
+        (``SystemExit``, from argparse). ``check``: 0 identical, 1 different,
+        2 an unusable case file.
 
     Examples
     --------
@@ -205,6 +213,10 @@ def _run(argv: Sequence[str] | None) -> int:
         if args.json and args.plot and os.path.realpath(args.json) == os.path.realpath(args.plot):
             sub.error(f"--json and --plot name the same file {args.json!r}")
         return _guard_writes(sub, _demo, args)
+    if args.command == "check":
+        return run_check(args)
+    if args.command == "vectors":
+        return _guard_writes(sub, run_vectors, args)
     return _guard_writes(sub, _affine, args)
 
 

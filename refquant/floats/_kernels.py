@@ -258,6 +258,8 @@ def _e8m0(
         e -= 1
         if rounding in ("half_even", "half_away", "half_up"):
             up = f >= 1.5
+        elif rounding == "half_down":
+            up = f > 1.5
         elif rounding in ("floor", "trunc"):
             up = np.zeros(x.shape, bool)
         elif rounding == "ceil":

@@ -33,7 +33,7 @@ float16 cast keeps the top bits of a NaN's payload, refquant does not.
 fnuz formats have no -0: negative values that round to zero give +0. e8m0
 has no mantissa bits: "nearest" rounds ``1.5 * 2**k`` up (ml_dtypes, and
 ONNX's ``round_mode="nearest"``), so ``half_even``, ``half_away`` and
-``half_up`` all round ties up; ``ceil`` is ONNX's ``round_mode="up"``,
+``half_up`` all round ties up (``half_down`` rounds them down); ``ceil`` is ONNX's ``round_mode="up"``,
 ``floor``/``trunc`` its ``"down"``; every positive value below ``2**-127``
 becomes ``2**-127`` (the grid has nothing smaller; ml_dtypes does the same).
 """

@@ -124,7 +124,7 @@ def nearest_by_mode(x: np.ndarray, f: FloatFormat, mode: str) -> np.ndarray:
         pick_hi = ~on_lo & (x < 0)
     else:
         tie = dlo == dhi
-        tie_hi = {"half_up": True, "half_away": x > 0, "half_even": ~lsb_lo_even}[mode]
+        tie_hi = {"half_up": True, "half_down": False, "half_away": x > 0, "half_even": ~lsb_lo_even}[mode]
         pick_hi = (dhi < dlo) | (tie & tie_hi)
     return np.where(pick_hi | (x == hi), hi, lo)
 
@@ -141,6 +141,8 @@ def exact_round(v: Fraction, f: FloatFormat, mode: str) -> float:
         return float(lo if v - lo < hi - v else hi)
     if mode == "half_up" or (mode == "half_away" and v > 0):
         return float(hi)
+    if mode == "half_down":
+        return float(lo)
     if mode == "half_away":
         return float(lo)
     return float(lo if int(encode(np.array([float(lo)]), f)[0]) & 1 == 0 else hi)

@@ -43,6 +43,8 @@ def ref_round(v: Fraction, mode: str, u: float) -> int:
         return math.floor(abs(v) + Fraction(1, 2)) * (1 if v >= 0 else -1)
     if mode == "half_up":
         return math.floor(v + Fraction(1, 2))
+    if mode == "half_down":
+        return math.ceil(v - Fraction(1, 2))
     if mode == "floor":
         return math.floor(v)
     if mode == "ceil":

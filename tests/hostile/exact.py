@@ -62,6 +62,8 @@ def rnd(q: Fraction, mode: str) -> int:
         return r if q >= 0 else -r
     if mode == "half_up":
         return math.floor(q + Fraction(1, 2))
+    if mode == "half_down":
+        return math.ceil(q - Fraction(1, 2))
     raise ValueError(mode)
 
 

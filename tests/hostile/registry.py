@@ -8,6 +8,11 @@ from tests.hostile import (
     registry_calibrate_entropy,
     registry_calibrate_mse,
     registry_calibrate_ranges,
+    registry_check_compare,
+    registry_check_diagnose,
+    registry_check_diagnose_other,
+    registry_check_inputs,
+    registry_check_ops,
     registry_core,
     registry_floats,
     registry_floats_codebook,
@@ -52,6 +57,11 @@ AREAS = (
     registry_calibrate_mse,
     registry_interop_torch_calibration,
     registry_interop_calibration,
+    registry_check_compare,
+    registry_check_diagnose,
+    registry_check_diagnose_other,
+    registry_check_inputs,
+    registry_check_ops,
 )
 
 ENTRIES: list[Entry] = [e for area in AREAS for e in area.ENTRIES]

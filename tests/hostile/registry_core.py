@@ -35,7 +35,7 @@ from tests.hostile.harness import (
     refit as with_adjust,
 )
 
-ROUNDING = ("half_even", "half_away", "half_up", "floor", "ceil", "trunc", "stochastic")
+ROUNDING = ("half_even", "half_away", "half_up", "half_down", "floor", "ceil", "trunc", "stochastic")
 
 
 def x23() -> np.ndarray:

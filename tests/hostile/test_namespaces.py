@@ -19,6 +19,7 @@ from tests.hostile.api import modules, public_callables
 EXEMPT_MODULES = {
     "refquant.cli": "the command line: every argument is checked by argparse (tests/test_cli.py)",
     "refquant.cli.args": "the command line's argparse type functions (tests/test_cli.py)",
+    "refquant.cli.check": "`refquant check`, `refquant vectors`: case files (tests/test_cli_check.py)",
     "refquant.recipes.demo": "the pipeline behind `refquant demo` (tests/test_demo.py, tests/test_cli.py)",
     "refquant.recipes.demo_plot": "the demo's figure (tests/test_demo.py)",
     "refquant.check.hostile": "the hostile catalogues themselves (doctests and tests/hostile use them)",
