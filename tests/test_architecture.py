@@ -29,7 +29,8 @@ FLOORS: dict[str, float] = {
     "quantize": 4,
     "floats": 4.5,  # low-precision floats, block formats, NF4, fixed point, codebooks
     "grad": 5,
-    "calibrate": 5,  # range estimators, histograms (may use floats for the float-format MSE search)
+    "calibrate": 5,
+    "integer": 5,  # integer-only arithmetic: fixed-point requantization, integer matmul  # range estimators, histograms (may use floats for the float-format MSE search)
     "prune": 5,
     "datasets": 5,
     "interop": 6,
@@ -41,7 +42,7 @@ FLOORS: dict[str, float] = {
     "__init__": 10,
 }
 # the math (core, gradients, pruning, calibration) knows no network, no framework profile, no CLI
-MATH = ("formats", "rounding", "qparams", "quantize", "grad", "prune", "calibrate")
+MATH = ("formats", "rounding", "qparams", "quantize", "grad", "prune", "calibrate", "integer")
 FORBIDDEN_FOR_MATH = ("nn", "recipes", "interop", "cli", "datasets")
 
 
