@@ -149,7 +149,8 @@ def traits(p: Problem) -> list[str]:
         )
     elif ne + nn:
         out.append(
-            f"{ne} of {n} differing elements are exact ties, {nn} more within one {cd} ulp of one{note}."
+            f"{ne} of {n} differing elements are exact ties (x/s = k + 1/2 in exact arithmetic), {nn} more "
+            f"within one {cd} ulp of one{note}."
         )
     else:
         out.append(
@@ -157,7 +158,8 @@ def traits(p: Problem) -> list[str]:
         )
     edge = (ref == p.qmin) | (ref == p.qmax) | (act == p.qmin) | (act == p.qmax)
     if edge.all():
-        out.append(f"All are at the clamp edges: the reference or actual code is {p.qmin} or {p.qmax}.")
+        at = [str(e) for e in (p.qmin, p.qmax) if np.any((ref == e) | (act == e))]
+        out.append(f"All are at the clamp edges: the reference or actual code is {' or '.join(at)}.")
     outside = ~((act >= p.qmin) & (act <= p.qmax))
     if outside.any():
         out.append(
