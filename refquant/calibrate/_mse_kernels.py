@@ -26,7 +26,7 @@ def _multi_row_sum(rows: NDArray[np.float32]) -> NDArray[np.float32]:
     size = rows.shape[1]
     power = max(4, (max(size - 1, 0).bit_length() if size > 1 else 0) // 4)
     step, mask = 1 << power, (1 << power) - 1
-    acc = [np.zeros((rows.shape[0], *rows.shape[2:]), F32) for _ in range(4)]
+    acc = [np.zeros((rows.shape[0], *rows.shape[2:]), rows.dtype) for _ in range(4)]
     i = 0
     while i + step <= size:
         for j in range(step):  # sequential float32 adds, in torch's order
@@ -58,13 +58,16 @@ def _row_sum(v: NDArray[np.float32]) -> NDArray[np.float32]:
 
 
 def torch_sum_f32(a: NDArray[np.float32], lanes: int = TORCH_LANES) -> NDArray[np.float32]:
-    """Row sums of a float32 ``(m, n)`` array in the order of torch's CPU ``cascade_sum`` (n <= 32768)."""
+    """Row sums of a float32 ``(m, n)`` array in the order of torch's CPU ``cascade_sum`` (n <= 32768).
+
+    The accumulators take ``a``'s dtype, so an object array of counters traces the order.
+    """
     m, n = a.shape
     if n < lanes:
         return _row_sum(a)
     nv = n // lanes
     vec = _row_sum(a[:, : nv * lanes].reshape(m, nv, lanes))
-    total = np.zeros(m, F32)
+    total = np.zeros(m, a.dtype)
     for k in range(nv * lanes, n):
         total += a[:, k]
     for k in range(lanes):
@@ -76,7 +79,7 @@ def modelopt_int(c: NDArray[np.float32], amax: NDArray[np.float32], num_bits: in
     """ModelOpt ``_tensor_quant`` (narrow range) of the row ``c`` for each ``amax``: ``(m, n)`` float32."""
     qmax = F32(2.0 ** (num_bits - 1 + int(unsigned)) - 1.0)
     qmin = F32(0.0) if unsigned else -qmax
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # tiny amax: the zero branch
         scale = (qmax / amax)[:, None]
         zero = amax <= _EPS24
         if zero.any():
@@ -96,7 +99,7 @@ def modelopt_int_shipped(
     """``fake_tensor_quant(c, amax, num_bits, unsigned)`` as called: bias=num_bits, num_bits=unsigned."""
     x = c - F32(num_bits)  # inputs - bias
     qmax = F32(2.0 ** (int(unsigned) - 1) - 1.0)  # -0.5 (False) or 0.0 (True); unsigned=False, narrow range
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # tiny amax: the zero branch
         scale = (qmax / amax)[:, None]
         zero = (amax <= _EPS24)[:, None]
         scale = np.where(zero, F32(0.0), scale)

@@ -71,12 +71,15 @@ from refquant._validate import (
     show_values,
 )
 from refquant.calibrate import _mse_kernels as k
+from refquant.calibrate import _mse_screen as _screen
 from refquant.floats.spec import FloatFormat, float_format
 from refquant.qparams import qparams_from_range
 
 __all__ = ["mse_amax", "mse_range"]
 
 Convention = Literal["modelopt", "refquant"]
+SCREEN_WORK = 1 << 18  # candidates x bins from which the histogram search screens first
+SCREEN_CANDIDATES = 24  # candidates from which the data search screens rows of >= CACHE values
 
 
 def _codes(num_bits: Any, unsigned: bool, narrow_range: bool, lo: int = 2, hi: int = 32) -> tuple[int, int]:
@@ -155,7 +158,9 @@ def mse_range(
     refquant's. A slice of zeros gives ``(0, 0)``. NaN and ``±inf`` raise
     ``ValueError``; so do empty ``x`` and an empty slice. Per axis equals
     per tensor slice by slice (each slice's errors are summed alone). ``x``
-    is not modified.
+    is not modified. Long slices are screened first (rigorous float64 bounds
+    from bucket moments, :mod:`refquant.calibrate._mse_screen`) and only the
+    candidates that may win are evaluated: the answer is the exhaustive one.
 
     Examples
     --------
@@ -214,13 +219,40 @@ def mse_range(
             )  # fmt: skip
             scale, zp = p.scale.reshape(hi_k.shape), p.zero_point.reshape(hi_k.shape).astype(np.float64)
             quant = ("int", qmin, qmax)
-        err = k.data_errors(xs, scale, zp, quant)
-        best = np.argmin(err, axis=1)
+        best = _data_search(xs, scale, zp, quant)
         rows = np.arange(xs.shape[0])
         lo_out[live], hi_out[live] = lo_k[rows, best], hi_k[rows, best]
     if axis is None:
         return lo_out.reshape(()), hi_out.reshape(())
     return lo_out, hi_out
+
+
+def _data_search(
+    x: NDArray[np.float64],
+    scale: NDArray[np.float64],
+    zp: NDArray[np.float64],
+    quant: tuple[Any, ...],
+    screen: bool | None = None,
+) -> NDArray[np.intp]:
+    """Each row's first minimizer of :func:`_mse_kernels.data_errors`: exact errors of the screen's survivors.
+
+    ``screen``: None screens rows of at least :data:`_mse_kernels.CACHE` values
+    with at least :data:`SCREEN_CANDIDATES` candidates (the screen costs about
+    16 exact candidates); True always; False never (:func:`_mse_screen.data_screen`).
+    """
+    nc, n = x.shape
+    if screen is None:
+        screen = n >= k.CACHE and scale.shape[1] >= SCREEN_CANDIDATES
+    if not screen:
+        return np.argmin(k.data_errors(x, scale, zp, quant), axis=1)
+    best = np.empty(nc, np.intp)
+    for c in range(nc):
+        sel = _screen.data_screen(x[c], scale[c], zp[c], quant)
+        if sel is None or not sel.size:
+            sel = np.arange(scale.shape[1])
+        err = k.data_errors(x[c : c + 1], scale[c : c + 1, sel], zp[c : c + 1, sel], quant)
+        best[c] = sel[int(np.argmin(err[0]))]
+    return best
 
 
 def _histogram(counts: ArrayLike, edges: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
@@ -313,12 +345,14 @@ def mse_amax(
     ``tensor_quant.py::_tensor_quant`` and ``_fp8_eager`` (ModelOpt 0.47.0,
     CPU). The float32 sum follows torch's ``cascade_sum`` (``SumKernel.cpp``,
     8 lanes, 4-way ILP, 4 levels), so the result is bit-identical to
-    ModelOpt's. Errors: ``start_bin`` beyond the last bin, non-finite or
-    negative counts, non-increasing edges, and ``unsigned=True`` with a
-    negative centre (ModelOpt raises ``TypeError`` there) raise
-    ``ValueError``. All-zero counts make every error 0: the first candidate
-    is returned (as ModelOpt does). The module docstring lists ModelOpt's
-    departures.
+    ModelOpt's; on large searches the candidates are screened first with
+    rigorous bounds on those float32 errors (:mod:`refquant.calibrate._mse_screen`)
+    and only the ones that may win are evaluated in torch's order. Errors:
+    ``start_bin`` beyond the last bin, non-finite or negative counts,
+    non-increasing edges, and ``unsigned=True`` with a negative centre
+    (ModelOpt raises ``TypeError`` there) raise ``ValueError``. All-zero
+    counts make every error 0: the first candidate is returned (as ModelOpt
+    does). The module docstring lists ModelOpt's departures.
 
     Examples
     --------
@@ -371,18 +405,38 @@ def mse_amax(
         raise ValueError(f"edges overflow float32 bin centres: {show_values(e)}")
     if unsigned and not shipped and cen.min() < 0:
         raise ValueError(f"unsigned=True needs non-negative bin centres, got {show_values(cen[cen < 0])}")
-    errs = np.empty(idx.size, np.float32)
-    block = max(1, k.BUDGET // (8 * c.size))
-    for b0 in range(0, idx.size, block):
-        amax = cen[idx[b0 : b0 + block]]
-        if f is not None:
-            q = k.modelopt_e4m3(cen, amax)
-        elif shipped:
-            q = k.modelopt_int_shipped(cen, amax, nbits, unsigned)
+    kind = "e4m3" if f is not None else "shipped" if shipped else "int"
+    return float(cen[idx[_modelopt_search(cen, c32, cen[idx], kind, nbits, unsigned)]])
+
+
+def _modelopt_search(
+    cen: NDArray[np.float32], c32: NDArray[np.float32], amax: NDArray[np.float32], kind: str, nbits: int,
+    unsigned: bool, screen: bool | None = None,
+) -> int:  # fmt: skip
+    """Position of ModelOpt's first minimizer among ``amax``: the exact errors of the screen's survivors.
+
+    ``screen``: None screens when there are at least :data:`SCREEN_WORK` candidates
+    x bins (below that the exact search is faster), True always, False never
+    (every candidate's exact error: the definition the screen must reproduce;
+    :mod:`refquant.calibrate._mse_screen`).
+    """
+    if screen is None:
+        screen = amax.size * cen.size >= SCREEN_WORK
+    pos = _screen.modelopt_screen(cen, c32, amax, kind, nbits, unsigned) if screen else None
+    if pos is None or not pos.size:
+        pos = np.arange(amax.size)
+    errs = np.empty(pos.size, np.float32)
+    block = max(1, k.BUDGET // (8 * cen.size))
+    for b0 in range(0, pos.size, block):
+        a = amax[pos[b0 : b0 + block]]
+        if kind == "e4m3":
+            q = k.modelopt_e4m3(cen, a)
+        elif kind == "shipped":
+            q = k.modelopt_int_shipped(cen, a, nbits, unsigned)
         else:
-            q = k.modelopt_int(cen, amax, nbits, unsigned)
+            q = k.modelopt_int(cen, a, nbits, unsigned)
         errs[b0 : b0 + block] = k.modelopt_errors(q, cen, c32)
-    return float(cen[idx[int(np.argmin(errs))]])
+    return int(pos[int(np.argmin(errs))])
 
 
 def _refquant_amax(

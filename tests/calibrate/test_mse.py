@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refquant.calibrate import _mse_kernels as k
+from refquant.calibrate import _mse_screen as scr
+from refquant.calibrate import mse as mse_mod
 from refquant.calibrate.mse import mse_amax, mse_range
 from refquant.floats import cast
+from refquant.floats.spec import float_format
 from refquant.qparams import qparams_from_range
 from refquant.quantize import fake_quantize
 
@@ -338,3 +343,238 @@ def test_mse_range_long_rows_equal_definition() -> None:
     lo, hi = mse_range(np.stack([x, x[::-1] * 2]), num_bits=4, num_candidates=6, axis=0, symmetric=False)
     for i, row in enumerate([x, x[::-1] * 2]):
         assert (lo[i], hi[i]) == brute_range(row, 4, 6, False, False)[:2]
+
+
+# ----------------------------------------------------------------------------- screens
+# The searches screen candidates with rigorous bounds (refquant.calibrate._mse_screen) and evaluate
+# the survivors exactly; screen=False evaluates every candidate exactly (the definition).
+
+
+class _Depth:
+    """A counter that passes through torch_sum_f32's additions: the longest chain of adds to a term."""
+
+    def __init__(self, d: int = 0) -> None:
+        self.d = d
+
+    def __add__(self, other: object) -> _Depth:
+        return _Depth(max(self.d, other.d if isinstance(other, _Depth) else 0) + 1)
+
+    __radd__ = __add__
+
+
+@pytest.mark.parametrize("n", [*range(1, 70), 127, 128, 255, 256, 1000, 2047, 2048, 2049, 4096, 5000])
+def test_cascade_depth_bounds_the_traced_order(n: int) -> None:
+    a = np.empty((1, n), object)
+    for i in range(n):
+        a[0, i] = _Depth()
+    traced = k.torch_sum_f32(a)[0]
+    depth = traced.d if isinstance(traced, _Depth) else 0
+    assert depth <= scr.cascade_depth(n)
+    if n >= 100:  # exact once every level holds terms
+        assert depth == scr.cascade_depth(n)
+
+
+def _cen(counts: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    e32 = np.asarray(edges, np.float64).astype(np.float32)
+    return (e32[1:] + e32[:-1]) / np.float32(2), np.asarray(counts, np.float64).astype(np.float32)
+
+
+def near_tie(counts: np.ndarray, edges: np.ndarray, kind: str, bits: int, unsigned: bool, start: int, j: int):  # type: ignore[no-untyped-def]
+    """Move one bin's (real) count until the best and the j-th best candidate tie in float64 (float32 q)."""
+    cen, _ = _cen(counts, edges)
+    with np.errstate(all="ignore"):
+        q = (
+            k.modelopt_e4m3(cen, cen[start:])
+            if kind == "e4m3"
+            else k.modelopt_int(cen, cen[start:], bits, unsigned)
+        )
+    d2 = (q.astype(np.float64) - cen) ** 2  # error per unit count, candidate x bin
+    c = np.asarray(counts, np.float64).copy()
+    order = np.argsort(d2 @ c)
+    i, jj = int(order[0]), int(order[j])
+    diff = d2[i] - d2[jj]
+    b = int(np.argmax(np.abs(diff) * (c > 0)))
+    for _ in range(3):
+        e = d2 @ c.astype(np.float32).astype(np.float64)
+        c[b] = max(c[b] + (e[jj] - e[i]) / diff[b], 0.0)
+    return c
+
+
+def adversarial_histograms() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(11)
+    g, ge = np.histogram(np.abs(rng.standard_normal(100_000)).astype(np.float32), bins=2048)
+    small, se = np.histogram(np.abs(rng.standard_t(3.0, 5000)), bins=300)
+    sparse = np.zeros(2048)
+    sparse[rng.choice(2048, 20, replace=False)] = rng.integers(1, 50, 20)
+    spike = rng.integers(0, 3, 1024).astype(np.float64)
+    spike[700] = 1e9
+    ints = np.arange(1025.0) - 0.5  # integer centres: y hits the midpoints exactly (amax = qmax 2**p)
+    return [
+        ("gauss", g, ge),
+        ("counts > 2**24", g * 30_011.0 + 1, ge),
+        ("sparse", sparse, np.linspace(0, 8, 2049)),
+        ("spike", spike, np.linspace(0, 3, 1025)),
+        ("tiny, subnormal centres", small, se * 1e-39),
+        ("amax around 2**-24", small, se * 2.0**-26),
+        ("integer centres", rng.integers(0, 4, 1024), ints),
+        ("integer centres, ties", np.ones(600), np.arange(601.0) - 0.5),
+        ("signed", small, np.linspace(-4, 4, 301)),
+        ("non-uniform", small, np.geomspace(1e-3, 10, 301)),
+        ("float32-collapsing edges", small, 1000 + np.linspace(0, 1e-3, 301)),
+        ("huge", small, se * 1e36),
+        ("all zero", np.zeros(600), np.linspace(0, 1, 601)),
+    ]
+
+
+QUANTIZERS = [("int", 8, True), ("int", 8, False), ("int", 4, False), ("int", 2, True), ("int", 12, False),
+              ("int", 16, True), ("shipped", 8, False), ("shipped", 8, True), ("e4m3", 8, False)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "counts", "edges"), adversarial_histograms(), ids=lambda v: v if isinstance(v, str) else ""
+)
+@pytest.mark.parametrize(("kind", "bits", "unsigned"), QUANTIZERS)
+def test_modelopt_screen_equals_exact_search(
+    name: str, counts, edges, kind: str, bits: int, unsigned: bool
+) -> None:  # type: ignore[no-untyped-def]
+    cen, c32 = _cen(counts, edges)
+    if unsigned and kind == "int" and cen.min() < 0:
+        return
+    for start, stride in ((0, 1), (cen.size // 3, 1), (cen.size // 16, 7)):
+        amax = cen[start::stride]
+        got = mse_mod._modelopt_search(cen, c32, amax, kind, bits, unsigned, screen=True)
+        assert got == mse_mod._modelopt_search(cen, c32, amax, kind, bits, unsigned, screen=False), (
+            start,
+            stride,
+        )
+
+
+@pytest.mark.parametrize(
+    ("kind", "bits", "unsigned"), [("int", 8, True), ("int", 4, False), ("e4m3", 8, False)]
+)
+def test_modelopt_screen_on_near_ties(kind: str, bits: int, unsigned: bool) -> None:
+    rng = np.random.default_rng(5)
+    gaps = []
+    for trial in range(12):
+        bins = (256, 2048)[trial % 2]
+        counts, edges = np.histogram(np.abs(rng.standard_normal(100_000)).astype(np.float32), bins=bins)
+        c = near_tie(counts, edges, kind, bits, unsigned, bins // 16, 1 + trial % 3)
+        cen, c32 = _cen(c, edges)
+        amax = cen[bins // 16 :]
+        with np.errstate(all="ignore"):
+            q = k.modelopt_e4m3(cen, amax) if kind == "e4m3" else k.modelopt_int(cen, amax, bits, unsigned)
+        errs = np.sort(k.modelopt_errors(q, cen, c32))
+        gaps.append((errs[1] - errs[0]) / np.spacing(errs[0]))
+        want = mse_mod._modelopt_search(cen, c32, amax, kind, bits, unsigned, screen=False)
+        assert mse_mod._modelopt_search(cen, c32, amax, kind, bits, unsigned, screen=True) == want
+    assert sum(gap <= 2 for gap in gaps) >= 2, gaps  # float32 ties and 1-2 ulp near-ties among the cases
+
+
+def test_modelopt_screen_prunes_and_the_public_search_uses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    counts, edges = np.histogram(np.abs(np.random.default_rng(0).standard_normal(10**5)), bins=2048)
+    cen, c32 = _cen(counts, edges)
+    for kind, bits, unsigned in [
+        ("int", 8, True),
+        ("int", 4, False),
+        ("e4m3", 8, False),
+        ("shipped", 8, False),
+    ]:
+        keep = scr.modelopt_screen(cen, c32, cen[128:], kind, bits, unsigned)
+        assert keep is not None and 1 <= keep.size <= 4
+    seen = []
+    orig = scr.modelopt_screen
+    monkeypatch.setattr(scr, "modelopt_screen", lambda *a: seen.append(1) or orig(*a))
+    exact = mse_amax(counts, edges, num_bits=8, unsigned=True)
+    assert seen
+    monkeypatch.setattr(
+        mse_mod, "_modelopt_search", functools.partial(mse_mod._modelopt_search, screen=False)
+    )
+    assert mse_amax(counts, edges, num_bits=8, unsigned=True) == exact
+
+
+@SMALL
+@given(
+    st.integers(0, 2**16),
+    st.sampled_from(["gauss", "laplace", "relu", "t"]),
+    st.sampled_from(
+        [("int", 8, True), ("int", 4, False), ("int", 3, True), ("e4m3", 8, False), ("shipped", 6, False)]
+    ),
+    st.sampled_from([64, 512, 2048]),
+    st.floats(-30, 30),
+)
+def test_modelopt_bounds_contain_exact_errors(
+    seed: int, kind: str, quant, bins: int, log_scale: float
+) -> None:  # type: ignore[no-untyped-def]
+    kind, bits, unsigned = quant
+    counts, edges = histogram(seed, kind, bins=bins)
+    counts = counts * (np.random.default_rng(seed).random(bins) + 0.5)  # real counts
+    cen, c32 = _cen(counts, edges * 2.0**log_scale)
+    amax = cen[seed % (bins // 2) :]
+    b = scr.modelopt_bounds(cen, c32, amax, kind, bits, unsigned)
+    assert b is not None
+    with np.errstate(all="ignore"):
+        if kind == "e4m3":
+            q = k.modelopt_e4m3(cen, amax)
+        elif kind == "int":
+            q = k.modelopt_int(cen, amax, bits, unsigned)
+        else:
+            q = k.modelopt_int_shipped(cen, amax, bits, unsigned)
+    errs = k.modelopt_errors(q, cen, c32).astype(np.float64)
+    bounded = np.isfinite(b[0])  # the others share position 0's error
+    assert np.all((b[0] <= errs) & (errs <= b[1]) | ~bounded)
+    assert np.all(errs[~bounded] == errs[0])
+
+
+def adversarial_rows() -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(3)
+    n = 40_000  # above _mse_kernels.CACHE: the data search screens these rows
+    return [
+        ("gauss", rng.standard_normal(n)),
+        ("heavy tails", rng.standard_t(1.5, n)),
+        ("integers: exact ties", rng.integers(-20, 21, n).astype(np.float64)),
+        ("half integers", rng.integers(-3, 4, n) * 0.5 + 0.25),
+        ("mass at 0", np.where(rng.random(n) < 0.999, 0.0, rng.standard_normal(n))),
+        ("four values", rng.choice([-1.0, 1.0, 3.0, 7.0], n)),
+        ("offset", 1000 + rng.random(n) * 1e-3),
+        ("tiny", rng.standard_normal(n) * 1e-300),
+        ("float32", rng.laplace(size=n).astype(np.float32).astype(np.float64)),
+    ]
+
+
+DATA_QUANT = [dict(num_bits=8), dict(num_bits=4, symmetric=False), dict(num_bits=3, unsigned=True),
+              dict(num_bits=8, narrow_range=False), dict(fmt="float8_e4m3fn"), dict(fmt="float4_e2m1fn"),
+              dict(fmt="float8_e5m2")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "x"), adversarial_rows(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("kw", DATA_QUANT, ids=str)
+def test_data_screen_equals_exact_search(
+    name: str, x: np.ndarray, kw: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orig = mse_mod._data_search
+    got = []
+    for screen in (True, False):
+        monkeypatch.setattr(mse_mod, "_data_search", functools.partial(orig, screen=screen))
+        got.append(mse_range(x, num_candidates=64, **kw))
+    assert (float(got[0][0]), float(got[0][1])) == (float(got[1][0]), float(got[1][1]))
+
+
+@SMALL
+@given(st.integers(0, 2**16), st.sampled_from(["gauss", "laplace", "relu", "t"]), st.sampled_from([2, 4, 8]),
+       st.booleans(), st.sampled_from([None, "float8_e4m3fn", "float4_e2m1fn"]))  # fmt: skip
+def test_data_bounds_contain_exact_errors(seed: int, kind: str, bits: int, symmetric: bool, fmt) -> None:  # type: ignore[no-untyped-def]
+    x = data(seed, (3000,), kind) * 10.0 ** (seed % 7 - 3)
+    frac = np.arange(1, 41) / 40
+    if fmt is not None:
+        f = float_format(fmt)
+        scale, zp, quant = np.abs(x).max() * frac / f.max_finite, np.zeros(40), ("float", f)
+    else:
+        qmin, qmax = (-(2 ** (bits - 1)) + symmetric, 2 ** (bits - 1) - 1)
+        lo, hi = (-np.abs(x).max(), np.abs(x).max()) if symmetric else (min(x.min(), 0), max(x.max(), 0))
+        p = qparams_from_range(lo * frac, hi * frac, qmin, qmax, symmetric=symmetric,
+                               symmetric_divisor="qmax", eps=None, dtype=np.float64)  # fmt: skip
+        scale, zp, quant = p.scale, p.zero_point.astype(np.float64), ("int", qmin, qmax)
+    b = scr.data_bounds(x, scale, zp, quant)
+    assert b is not None
+    errs = k.data_errors(x[None, :], scale[None, :], zp[None, :], quant)[0]
+    assert np.all((b[0] <= errs) & (errs <= b[1]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,10 @@ H = pytest.importorskip("modelopt.torch.quantization.calib.histogram")
 tq = pytest.importorskip("modelopt.torch.quantization.tensor_quant")
 
 from refquant.calibrate import _mse_kernels as k  # noqa: E402
+from refquant.calibrate import mse  # noqa: E402
 from refquant.calibrate.mse import mse_amax  # noqa: E402
 from refquant.floats import cast  # noqa: E402
+from tests.calibrate.test_mse import adversarial_histograms, near_tie  # noqa: E402
 
 KINDS = ["gauss", "laplace", "relu", "t", "gauss_x100"]
 
@@ -190,3 +193,71 @@ def test_int_quantizer_values() -> None:
                 ).numpy()
                 ours = k.modelopt_int(x, np.array([amax]), bits, unsigned)[0]
                 np.testing.assert_array_equal(ours.view(np.uint32), theirs.view(np.uint32))
+
+
+# ------------------------------------------------------------------ the screened search on hard cases
+# mse_amax screens the candidates with rigorous bounds and evaluates the survivors exactly
+# (refquant.calibrate._mse_screen); these cases are where a loose bound or a wrong tie rule would show.
+
+
+@pytest.mark.parametrize(("num_bits", "unsigned"), [(8, True), (4, False), ((4, 3), False)])
+def test_intended_near_ties_bit_for_bit(intended: None, num_bits: Any, unsigned: bool) -> None:
+    """Two candidates' real-valued errors made equal (one bin's count moved): float32 ties, 1-ulp gaps."""
+    rng = np.random.default_rng(5)
+    kind, bits = ("e4m3", 8) if num_bits == (4, 3) else ("int", num_bits)
+    for trial in range(6):
+        counts, edges = np.histogram(np.abs(rng.standard_normal(100_000)).astype(np.float32), bins=2048)
+        c = near_tie(counts, edges, kind, bits, unsigned, 128, 1 + trial % 3)
+        theirs = H._compute_amax_mse(c, edges, num_bits, unsigned, 1, 128)
+        _same(mse_amax(c, edges, num_bits=num_bits, unsigned=unsigned), theirs)
+
+
+HARD = ["counts > 2**24", "sparse", "spike", "amax around 2**-24", "integer centres", "integer centres, ties",
+        "signed", "non-uniform", "float32-collapsing edges", "huge"]  # fmt: skip
+
+
+@pytest.fixture
+def screened(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The screen on however few candidates (mse_amax skips it below 2**18 candidates x bins)."""
+    monkeypatch.setattr(mse, "_modelopt_search", functools.partial(mse._modelopt_search, screen=True))
+
+
+@pytest.mark.parametrize("name", HARD)
+def test_intended_hard_histograms_bit_for_bit(intended: None, screened: None, name: str) -> None:
+    counts, edges = {n: (c, e) for n, c, e in adversarial_histograms()}[name]
+    counts, edges = np.asarray(counts, np.float64), np.asarray(edges, np.float64)
+    signed_only = edges[0] < 0  # ModelOpt rejects negative candidates: start above the middle
+    for num_bits, unsigned in [(8, True), (4, False), (2, False), ((4, 3), False)]:
+        if unsigned and signed_only:
+            continue
+        for stride, start in ((1, 0), (3, counts.size // 3)):
+            start += (counts.size // 2 + 1) * signed_only
+            with np.errstate(all="ignore"):
+                theirs = H._compute_amax_mse(counts, edges, num_bits, unsigned, stride, start)
+            ours = mse_amax(
+                counts, edges, num_bits=num_bits, unsigned=unsigned, stride=stride, start_bin=start
+            )
+            _same(ours, theirs)
+
+
+@pytest.mark.parametrize("name", HARD)
+def test_shipped_hard_histograms_bit_for_bit(screened: None, name: str) -> None:
+    counts, edges = {n: (c, e) for n, c, e in adversarial_histograms()}[name]
+    counts, edges = np.asarray(counts, np.float64), np.asarray(edges, np.float64)
+    for num_bits, unsigned in [(8, False), (4, False), (8, True)]:
+        if unsigned and edges[0] < 0:
+            continue
+        for stride, start in ((1, 0), (3, counts.size // 3)):
+            start += (counts.size // 2 + 1) * bool(edges[0] < 0)
+            with np.errstate(all="ignore"):
+                theirs = H._compute_amax_mse(counts, edges, num_bits, unsigned, stride, start)
+            ours = mse_amax(
+                counts,
+                edges,
+                num_bits=num_bits,
+                unsigned=unsigned,
+                stride=stride,
+                start_bin=start,
+                shipped=True,
+            )
+            _same(ours, theirs)
