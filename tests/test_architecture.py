@@ -29,8 +29,8 @@ FLOORS: dict[str, float] = {
     "quantize": 4,
     "floats": 4.5,  # low-precision floats, block formats, NF4, fixed point, codebooks
     "grad": 5,
-    "calibrate": 5,
-    "integer": 5,  # integer-only arithmetic: fixed-point requantization, integer matmul  # range estimators, histograms (may use floats for the float-format MSE search)
+    "calibrate": 5,  # range estimators, histograms (may use floats for the float-format MSE search)
+    "integer": 5,  # integer-only arithmetic: fixed-point requantization, integer matmul
     "prune": 5,
     "datasets": 5,
     "interop": 6,
