@@ -41,6 +41,9 @@ NAMESPACES = (
     "refquant.interop.modelopt",
     "refquant.interop.onnxruntime",
     "refquant.recipes.calibration",
+    "refquant.integer",
+    "refquant.interop.tflite",
+    "refquant.interop.onnx_integer",
 )
 
 # short prefixes used by the registry's targets ("prune:block_mask")
@@ -63,6 +66,9 @@ SHORT = {
     "formats": "refquant.recipes.formats",
     "floats": "refquant.floats",
     "calibrate": "refquant.calibrate",
+    "integer": "refquant.integer",
+    "tflite": "refquant.interop.tflite",
+    "onnx_integer": "refquant.interop.onnx_integer",
     "calibrate.ranges": "refquant.calibrate.ranges",
     "calibrate.histogram": "refquant.calibrate.histogram",
     "calibrate.streaming": "refquant.calibrate.streaming",

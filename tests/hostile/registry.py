@@ -20,10 +20,13 @@ from tests.hostile import (
     registry_floats_mx,
     registry_floats_nf4,
     registry_grad,
+    registry_integer,
     registry_interop,
     registry_interop_calibration,
     registry_interop_onnx,
+    registry_interop_onnx_integer,
     registry_interop_tf,
+    registry_interop_tflite,
     registry_interop_torch_calibration,
     registry_misc,
     registry_nn,
@@ -62,6 +65,9 @@ AREAS = (
     registry_check_diagnose_other,
     registry_check_inputs,
     registry_check_ops,
+    registry_integer,
+    registry_interop_onnx_integer,
+    registry_interop_tflite,
 )
 
 ENTRIES: list[Entry] = [e for area in AREAS for e in area.ENTRIES]
