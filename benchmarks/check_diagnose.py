@@ -12,6 +12,18 @@ single and pair is screened and the findings are computed), per channel with
 the wrong axis, and dequantized floats. The two calls are timed alternately,
 best of ``REPEAT`` each, so that a busy machine slows both alike. Run with
 ``make bench``; nothing here asserts a timing.
+
+``diagnose_mask`` is timed on the same values against the same ``quantize``
+call: their magnitudes tie heavily (every ``(k + 1/2) s`` has a twin
+``-(k + 1/2) s``), so that the threshold is shared and the tie policies
+part. Unstructured (amount 0.3): the mask matches the reference; differs by
+the count rule (floor), by the tie policy (keep, prune, or ties shuffled as
+an unspecified order such as ``torch.topk``'s), by a second step relative to
+the whole tensor, per row (Wanda), or by nothing (a random mask: every
+setting is screened and the reference is computed by refquant). Structured
+(a ``(1024, 1024)`` view): matching, and axis 1 with L1 norms for the
+reference's axis 0 and L2. N:M: matching 2:4, groups along axis 0, and 3:4
+kept for the reference's 1:4 (the naming).
 """
 
 from __future__ import annotations
@@ -29,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import best_time
 
 from refquant.check.diagnose import diagnose_quantize
+from refquant.check.diagnose_mask import diagnose_mask
+from refquant.prune import nm_mask, structured_mask, unstructured_mask
 from refquant.quantize import fake_quantize, quantize
 
 N = 1 << 20
@@ -83,10 +97,44 @@ def _cases(x: np.ndarray) -> list[tuple[str, Callable[[], Any], Callable[[], Any
     ]  # fmt: skip
 
 
-def main() -> None:
-    x = _inputs()
-    print(f"diagnose_quantize, {N} float32 values          quantize   diagnose   ratio (budget 50x)")
-    for label, quant, diag in _cases(x):
+def _shuffled_ties(w: np.ndarray, amount: float) -> np.ndarray:
+    """The reference's count of smallest magnitudes pruned, those tied at the threshold picked at random."""
+    keep = unstructured_mask(w, amount)
+    a = np.abs(w)
+    tied = np.flatnonzero(a == a[~keep].max())
+    pruned = int(np.count_nonzero(~keep[tied]))
+    keep[tied] = True
+    keep[np.random.default_rng(1).choice(tied, pruned, replace=False)] = False
+    return keep
+
+
+def _mask_cases(x: np.ndarray) -> list[tuple[str, Callable[[], Any]]]:
+    a = 0.3
+    x2 = x.reshape(1024, 1024)
+    first = unstructured_mask(x, 0.3, ties="keep")
+    second = unstructured_mask(x, 0.5, existing_mask=first, relative_to="total")
+    args: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+        ("matches the reference", (x, unstructured_mask(x, a), a), {}),
+        ("count_rule='floor'", (x, unstructured_mask(x, a, count_rule="floor"), a), {}),
+        ("ties='keep' (TF-MOT)", (x, unstructured_mask(x, a, ties="keep"), a), {}),
+        ("ties='prune'", (x, unstructured_mask(x, a, ties="prune"), a), {}),
+        ("ties shuffled (torch.topk)", (x, _shuffled_ties(x, a), a), {}),
+        ("2nd step, relative_to='total'", (x, second, 0.5), {"existing_mask": first}),
+        ("each row (Wanda), axis=1", (x2, unstructured_mask(x2, a, axis=1), a), {}),
+        ("nothing explains it (random)", (x, np.random.default_rng(2).random(x.size) > a, a), {}),
+        ("structured, matches", (x2, structured_mask(x2, 0.4), 0.4), {"kind": "structured"}),
+        ("structured, axis=1 and p=1",
+         (x2, structured_mask(x2, 0.4, axis=1, p=1), 0.4), {"kind": "structured"}),
+        ("N:M 2:4, matches", (x2, nm_mask(x2, 2, 4), (2, 4)), {"kind": "nm"}),
+        ("N:M 2:4 along axis 0", (x2, nm_mask(x2, 2, 4, axis=0), (2, 4)), {"kind": "nm"}),
+        ("N:M 3:4 kept for 1:4 (naming)", (x2, nm_mask(x2, 3, 4), (1, 4)), {"kind": "nm"}),
+    ]  # fmt: skip
+    return [(label, lambda p=p, k=k: diagnose_mask(*p, **k)) for label, p, k in args]
+
+
+def _table(title: str, cases: list[tuple[str, Callable[[], Any], Callable[[], Any]]]) -> None:
+    print(f"{title:<47} quantize   diagnose   ratio (budget 50x)")
+    for label, quant, diag in cases:
         t_q = t_d = float("inf")
         for _ in range(REPEAT):  # alternate, so that a busy machine slows both alike
             t_q = min(t_q, best_time(quant, 1))
@@ -94,6 +142,16 @@ def main() -> None:
         result = diag()
         what = result.explained_by if result.explained_by is not None else "not explained"
         print(f"  {label:<38} {t_q * 1e3:7.2f} ms {t_d * 1e3:8.2f} ms {t_d / t_q:6.1f}x   {what}")
+
+
+def main() -> None:
+    x = _inputs()
+    _table(f"diagnose_quantize, {N} float32 values", _cases(x))
+
+    def q() -> Any:
+        return quantize(x, S, 3, -128, 127)
+
+    _table(f"diagnose_mask, the same {N} values", [(label, q, d) for label, d in _mask_cases(x)])
 
 
 if __name__ == "__main__":

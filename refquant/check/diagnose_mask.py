@@ -10,7 +10,10 @@ The knobs (the reference's value first), tried alone, in pairs and triples:
   ``tfmot`` (kept ``= max(round(fl32(n) * fl32(1 - s)), 1)``) and
   ``torch_pruning`` (``n - floor(n (1 - s))``), for a fractional amount;
 * ``ties``: ``lowest_index``, ``highest_index`` (the reverse order: SparseML;
-  TF-MOT's N:M keeps the lower index), ``keep``, ``prune``;
+  TF-MOT's N:M keeps the lower index), ``keep``, ``prune``; and, only when
+  none of these explains the mask, ``any``: an unspecified order among equal
+  scores (``torch.topk``'s, whose docs promise no order for tied elements),
+  with up to two other knobs;
 * ``relative_to``: ``remaining``, ``total``; and ``existing_mask``:
   ``respected``, ``ignored`` (every entry ranked, the old mask applied after:
   ``L1Unstructured.compute_mask`` called directly), with an ``existing_mask``;
@@ -23,12 +26,16 @@ The knobs (the reference's value first), tried alone, in pairs and triples:
 * ``naming`` (nm): ``kept`` (N of every M kept: NVIDIA, PyTorch) or
   ``pruned`` (N pruned: Wanda, SparseGPT, TF-MOT); ``tail``: ``pad``, ``dense``.
 
-No mask is recomputed during the search: per row (the tensor, a slice, the
-slice norms, an N:M group), the pruned count and the largest pruned and
-smallest kept score decide in O(rows) whether a count and a tie policy
-select exactly the pruned entries, once the row statistics of a layout
-(axis, score, norm: O(n) each) are known. The winner is recomputed with
-refquant. Systems are those of ``docs/spec/pruning.md`` ("Where the
+No mask is recomputed: per row (the tensor, a slice, the slice norms, an
+N:M group), the pruned count and the largest pruned and smallest kept score
+decide in O(rows) whether a count and a tie policy select exactly the pruned
+entries. The counts come first and need no score (most settings fail on
+them); the scores of a layout (axis, score, norm) are reduced once, O(n), to
+order-preserving integer keys and row statistics, shared by every setting
+of that layout. The reference is derived from the same statistics when the
+mask is a selection of the smallest scores near the reference's count (an
+N:M reference from the ranks inside the groups that differ), else computed
+by refquant. Systems are those of ``docs/spec/pruning.md`` ("Where the
 frameworks differ"); one whose tie order is unspecified (``torch.topk``)
 matches any choice of exactly ``k`` smallest scores.
 """
@@ -45,13 +52,25 @@ import numpy as np
 from numpy.typing import NDArray
 
 from refquant._validate import as_float_array, check_choice, normalize_axis
+from refquant.check._diagnose_mask_kernels import (
+    Layouts,
+    derived_pruned,
+    first_true,
+    ignored_bounds,
+    items,
+    nm_amount,
+    possible,
+    reproduces,
+    row_counts,
+    show,
+    tied_entries,
+    unoriented,
+)
 from refquant.check.diagnosis import Diagnosis
 from refquant.prune.masks import (
-    COUNT_RULES,
     check_amount,
     check_norm_order,
     existing_as_bool,
-    slice_ranking,
     structured_mask,
     unstructured_mask,
 )
@@ -65,6 +84,8 @@ Mask = NDArray[np.bool_]
 Settings = dict[str, Any]
 _I = NDArray[np.int64]
 Fn = Callable[..., Any]
+_ANY = {"ties": "any"}  # the last resort of the search: an unspecified order among equal scores
+_TIED_SHOWN = 8  # tied entries a finding lists
 _T = "total"
 _BY_ROWS = {"relative_to": "remaining", "existing_mask": "respected", "score": "abs", "count_offset": 0}
 _SYS = {"count_rule": "round", "ties": "lowest_index", **_BY_ROWS}  # what a system's entry does not say
@@ -138,8 +159,10 @@ def diagnose_mask(
     Diagnosis
         ``op="mask"``, ``unit="elements"`` (``max_error`` = the number of
         differing entries); ``explained_by``: the non-reference knob values
-        (module docstring), ``{}`` for the reference, None if no setting of
-        up to three knobs reproduces the mask.
+        (module docstring), ``{}`` for the reference, ``{"ties": "any", ...}``
+        when only an unspecified order among equal scores reproduces it (a
+        finding then lists the tied entries), None if no setting of up to
+        three knobs reproduces the mask.
 
     Notes
     -----
@@ -152,10 +175,14 @@ def diagnose_mask(
     t_K`` are pruned in index order (reversed); ``keep`` iff ``t_P < t_K``
     and ``|P| <= k < |P| + c_K`` (``c_K`` kept entries equal to ``t_K``);
     ``prune`` iff ``t_P < t_K`` and ``|P| - c_P < k <= |P|``:
-    :func:`refquant.prune.masks.select_pruned`'s rules read backwards. The
+    :func:`refquant.prune.masks.select_pruned`'s rules read backwards;
+    ``any`` iff ``|P| = k`` and ``t_P <= t_K``. With ``existing_mask="ignored"``
+    (every entry ranked, dead ones too), each policy admits an interval of
+    counts, from the ranks of ``t_P`` and ``t_K`` among all entries. The
     first of the simplest settings (knob order above) wins; the others and
     the knobs the mask cannot tell apart are in ``findings``. NaN weights
-    raise as in the reference. Source: ``docs/spec/pruning.md``.
+    (or scores, when given) raise, as in the reference. Source:
+    ``docs/spec/pruning.md``; ``torch.topk``'s note on tied elements.
 
     Examples
     --------
@@ -165,13 +192,16 @@ def diagnose_mask(
     ({'count_rule': 'ceil'}, 'open_lth sparse_layerwise')
     >>> diagnose_mask(w, np.abs(w) > 0.1, 0.25).matches_reference  # round(2.5) = 2
     True
+    >>> d = diagnose_mask(np.full(5, 0.5), np.array([1, 0, 1, 0, 1]), 2)  # 2 of 5 equal values
+    >>> d.explained_by, d.systems[0]                                     # not the first two
+    ({'ties': 'any'}, 'PyTorch torch.nn.utils.prune.l1_unstructured')
     """
     prob = _Problem(weights, actual_mask, amount, kind, scores, existing_mask, axis, p, max_examples)
-    # the row statistics decide "actual is the reference" without computing it; else refquant computes it
+    # the row statistics decide "actual is the reference" without computing it; else it is derived
     diff = np.zeros(prob.act.shape, bool) if prob.explains({}) else prob.reference() != prob.act
     mismatches = int(np.count_nonzero(diff))
     notes: list[str] = []
-    unpruned = int(np.count_nonzero(prob.act & ~prob.alive))
+    unpruned = prob.unpruned
     if unpruned:
         notes.append(
             f"The mask keeps {unpruned} entries that existing_mask had pruned (recomputed from scratch, or "
@@ -182,9 +212,11 @@ def diagnose_mask(
     if mismatches and not unpruned:
         explained, others, searched = prob.search()
         if others:
-            notes.append("Equally explained by: " + "; ".join(_show(o) for o in others) + ".")
+            notes.append("Equally explained by: " + "; ".join(show(o) for o in others) + ".")
     systems: tuple[str, ...] = ()
     if explained is not None:
+        if explained.get("ties") == "any":
+            notes.append(prob.tie_note(explained))
         notes += prob.blind_spots(explained)
         systems = prob.systems(explained)
     else:
@@ -197,7 +229,7 @@ def diagnose_mask(
     )  # fmt: skip
 
 
-class _Problem:
+class _Problem(Layouts):
     """The arguments (one flat tensor for ``"global"``), the knobs that apply, cached row statistics."""
 
     def __init__(self, weights: Any, actual: Any, amount: Any, kind: Any, scores: Any, existing: Any,
@@ -216,13 +248,13 @@ class _Problem:
             raise TypeError(
                 f"weights must be a list of arrays for kind='global', got {type(weights).__name__}"
             )
-        ws = _items("weights", weights, None) if many else [weights]
+        ws = items("weights", weights, None) if many else [weights]
         self.ws = [as_float_array(f"weights[{i}]" if many else "weights", w) for i, w in enumerate(ws)]
         n = len(self.ws)
         name: Fn = (lambda s, i: f"{s}[{i}]") if many else (lambda s, i: s)
-        acts = _items("actual_mask", actual, n) if many else [actual]
-        exs = [None] * n if existing is None else _items("existing_mask", existing, n) if many else [existing]
-        scs = [None] * n if scores is None else _items("scores", scores, n) if many else [scores]
+        acts = items("actual_mask", actual, n) if many else [actual]
+        exs = [None] * n if existing is None else items("existing_mask", existing, n) if many else [existing]
+        scs = [None] * n if scores is None else items("scores", scores, n) if many else [scores]
         if any(a is None for a in acts):
             raise TypeError("actual_mask must be a bool (or 0/1) array, got None")
         act: list[Any] = [
@@ -235,7 +267,7 @@ class _Problem:
         ]
         self.given = (None if scores is None else scs, ex)  # as given, for the reference call
         if self.kind == "nm":
-            self.n, self.m = _nm_amount(amount)
+            self.n, self.m = nm_amount(amount)
             if existing is not None:
                 raise ValueError("existing_mask is not used by N:M masks (kind='nm'); pass None")
         else:
@@ -270,48 +302,46 @@ class _Problem:
                 np.abs(w) if s is None else as_float_array(name("scores", i), s)
                 for i, (s, w) in enumerate(zip(scs, self.ws, strict=True))
             ]
+            for i, (s, w) in enumerate(zip(sc, self.ws, strict=True)):
+                if s.shape != w.shape:
+                    raise ValueError(
+                        f"{name('scores', i)} must have the shape {w.shape} of weights, got {s.shape}"
+                    )
+                if s.size and np.isnan(np.max(s)):
+                    raise ValueError(f"{name('scores', i)} contain NaN: no ranking")
             self.scores = np.concatenate([s.reshape(-1) for s in sc]) if many else sc[0]
+        self.pruned: Any = self.alive & ~self.act if self.has_existing else ~self.act
+        self.unpruned = int(np.count_nonzero(self.act & ~self.alive)) if self.has_existing else 0
         self._rows: dict[Any, Any] = {}
+        self._keys: dict[Any, Any] = {}
+        self._knobs: dict[str, list[Any]] | None = None
 
-    # --- refquant itself: the reference, and the recomputation of a setting --------------------
+    # --- the reference: derived from the row statistics, else refquant's call ------------------
 
     def reference(self) -> Mask:
-        if self.kind != "global":
-            return self.refquant({})
-        out = global_masks(self.ws, self.amount, scores=self.given[0], existing_masks=self.given[1])
-        return np.concatenate([m.reshape(-1) for m in out])
-
-    def refquant(self, cand: Mapping[str, Any]) -> Any:
-        """The mask of setting ``cand`` from refquant (global: ``unstructured_mask`` of the concatenation)."""
-        s: Any = {**self.defaults(), **cand}
-        flip = s["ties"] == "highest_index"
-        ax: Any = s.get("axis")
-        ties = "lowest_index" if flip else s["ties"]
-        sc = self.scores if s.get("score", "abs") == "abs" else self.w
+        """refquant's mask with its defaults (``diff`` is taken against it)."""
         if self.kind == "nm":
-            perm = _group_reversal(self.shape[ax], self.m) if flip else np.arange(self.shape[ax])
-            n_keep = self.n if s["naming"] == "kept" else self.m - self.n
-            t: Fn = lambda a: None if a is None else np.take(a, perm, ax)  # noqa: E731
-            return t(nm_mask(t(self.w), n_keep, self.m, ax, scores=t(sc), tail=s["tail"]))  # an involution
-        fl: Fn = lambda a: a if a is None or not flip else np.flip(a, ax)  # noqa: E731
-        ignored = s["existing_mask"] == "ignored" and self.has_existing
-        kw = {"ties": ties, "relative_to": s["relative_to"]}
-        amount = self.amount
-        if s["count_rule"] in COUNT_RULES and s["count_offset"] == 0:
-            kw["count_rule"] = s["count_rule"]
-        else:  # no refquant rule: the new count of every row as an int, if the rows agree
-            k = self.counts(s, self.rows({**s, "_all": ignored}), every=ignored)
-            if k is None or np.unique(k).size > 1:
-                return None
-            amount, kw["relative_to"] = (int(k[0]) if k.size else 0), "remaining"
-        ex = None if ignored or not self.has_existing else fl(self.alive)
+            return self.nm_reference()
+        s = self.defaults()
+        rows = self.rows(s)
+        k = None if rows is None else self.counts(s, rows)
+        pruned = None if k is None else derived_pruned(rows, k)
+        if pruned is None:  # not a selection near the reference's count: refquant computes it
+            return self.refquant()
+        return ~rows["_back"](unoriented(rows, pruned)) & self.alive
+
+    def refquant(self) -> Any:
+        """The reference from refquant itself (global: ``global_masks``)."""
+        sc, ax = self.scores, self.axis
+        if self.kind == "global":
+            out = global_masks(self.ws, self.amount, scores=self.given[0], existing_masks=self.given[1])
+            return np.concatenate([m.reshape(-1) for m in out])
+        if self.kind == "nm":
+            return nm_mask(self.w, self.n, self.m, ax, scores=sc)
+        ex = self.alive if self.has_existing else None
         if self.kind == "structured":
-            out = structured_mask(
-                fl(self.w), amount, axis=ax, p=s["p"], scores=fl(sc), existing_mask=ex, **kw
-            )
-        else:
-            out = unstructured_mask(fl(self.w), amount, scores=fl(sc), axis=ax, existing_mask=ex, **kw)
-        return fl(out) & self.alive if ignored else fl(out)
+            return structured_mask(self.w, self.amount, axis=ax, p=self.p, scores=sc, existing_mask=ex)
+        return unstructured_mask(self.w, self.amount, scores=sc, axis=ax, existing_mask=ex)
 
     # --- knobs and the search ------------------------------------------------------------------
 
@@ -322,126 +352,85 @@ class _Problem:
         return {**d, "p": self.p} if self.kind == "structured" else d
 
     def knobs(self) -> dict[str, list[Any]]:
-        """The alternative values of every knob the inputs can exercise, in search order."""
+        """The alternative values of every knob the inputs can exercise, in search order (cached)."""
+        if self._knobs is not None:
+            return self._knobs
         axes = [
             a
             for a in [None, *range(self.ndim)]
             if a != self.axis and (a is not None or self.kind == "unstructured")
         ]
         if self.kind == "nm":
-            return {"axis": axes, "naming": ["pruned"], "ties": ["highest_index"], "tail": ["dense"]}
-        out: dict[str, list[Any]] = {}
-        if not isinstance(self.amount, numbers.Integral):
-            out["count_rule"] = ["floor", "ceil", "tfmot", "torch_pruning"]
-        out["ties"] = ["highest_index", "keep", "prune"]
-        if self.has_existing:
-            out["relative_to"] = ["total"]
-            out["existing_mask"] = ["ignored"] if self.kind == "unstructured" else []
-        out["axis"] = axes if self.kind != "global" else []
-        out["p"] = [q for q in (1, 2, math.inf) if q != self.p] if self.kind == "structured" else []
-        out["score"] = (
-            ["signed"] if self.scores is None and self.kind != "structured" and np.any(self.w < 0) else []
-        )
-        out["count_offset"] = [1, -1]
-        return {k: v for k, v in out.items() if v}
+            out = {"axis": axes, "naming": ["pruned"], "ties": ["highest_index"], "tail": ["dense"]}
+        else:
+            out = {}
+            if not isinstance(self.amount, numbers.Integral):
+                out["count_rule"] = ["floor", "ceil", "tfmot", "torch_pruning"]
+            out["ties"] = ["highest_index", "keep", "prune"]
+            if self.has_existing:
+                out["relative_to"] = ["total"]
+                out["existing_mask"] = ["ignored"] if self.kind == "unstructured" else []
+            out["axis"] = axes if self.kind != "global" else []
+            out["p"] = [q for q in (1, 2, math.inf) if q != self.p] if self.kind == "structured" else []
+            signed = self.scores is None and self.kind != "structured" and self.w.size and np.min(self.w) < 0
+            out["score"] = ["signed"] if signed else []
+            out["count_offset"] = [1, -1]
+        self._knobs = {k: v for k, v in out.items() if v}
+        return self._knobs
 
     def search(self) -> tuple[Settings | None, list[Settings], int]:
+        """The simplest settings that explain the mask, up to five others as simple, the count tried.
+
+        Fixed tie orders first (one, two, three knobs); then, as a last resort,
+        ``ties="any"`` (some order among equal scores) with up to two other knobs.
+        """
         knobs, tried = self.knobs(), 0
-        for level in (1, 2, 3):
+        others = {k: v for k, v in knobs.items() if k != "ties"}
+        for level, pool, extra in ((1, knobs, {}), (2, knobs, {}), (3, knobs, {}), (0, others, _ANY),
+                                   (1, others, _ANY), (2, others, _ANY)):  # fmt: skip
             found = []
-            for combo in itertools.combinations(knobs, level):
-                for values in itertools.product(*(knobs[k] for k in combo)):
+            for combo in itertools.combinations(pool, level):
+                for values in itertools.product(*(pool[k] for k in combo)):
                     tried += 1
-                    cand = dict(zip(combo, values, strict=True))
+                    given = {**dict(zip(combo, values, strict=True)), **extra}
+                    cand = {k: given[k] for k in knobs if k in given}  # in knob order
                     if self.explains(cand):
                         found.append(cand)
-            for i, c in enumerate(found):
-                out = self.refquant(c)  # None: a per-row count refquant has no one call for (the rows decide)
-                if out is None or np.array_equal(out, self.act):
-                    return c, found[i + 1 : i + 6], tried
+            if found:
+                return found[0], found[1:6], tried
         return None, [], tried
 
     def explains(self, cand: Mapping[str, Any]) -> bool:
+        """Whether refquant with ``cand`` (``ties="any"``: some order of the ties) gives the mask.
+
+        The counts decide first (:func:`possible`); the scores of the layout only if they allow it.
+        """
         s = {**self.defaults(), **cand}
-        if s.get("existing_mask") == "ignored" and self.has_existing:
-            rows = self.rows({**s, "_all": True})
-            k = self.counts(s, rows, every=True)
-            if k is None or int(np.count_nonzero(self.alive & ~self.act)) > int(k.sum()):
-                return False
-            ties = ("lowest_index", "highest_index") if s["ties"] == "any" else (s["ties"],)
-            return any(bool(np.array_equal(self.refquant({**s, "ties": t}), self.act)) for t in ties)
-        rows = self.rows(s)
-        if rows is None:
+        t = self.tally(s)
+        if t is None:
             return False
         if self.kind == "nm":
             keep = self.n if s["naming"] == "kept" else self.m - self.n
-            ks = [
-                self.m - keep,
-                0 if s["tail"] == "dense" else max(rows[1]["width"] - keep, 0) if rows[1] else 0,
-            ]
-            return all(
-                r is None or _reproduces(r, np.full(r["kp"].shape, k), s["ties"])
-                for r, k in zip(rows, ks, strict=True)
-            )
-        k = self.counts(s, rows)
-        return k is not None and _reproduces(rows, k, s["ties"])
+            ks = [self.m - keep, 0 if s["tail"] == "dense" or t[1] is None else max(t[1]["width"] - keep, 0)]
+            if not all(p is None or bool(np.all(p["kp"] == k)) for p, k in zip(t, ks, strict=True)):
+                return False
+            return all(r is None or reproduces(r, np.int64(k), s["ties"])
+                       for r, k in zip(self.rows(s), ks, strict=True))  # fmt: skip
+        if s.get("existing_mask") == "ignored" and self.has_existing:  # every entry ranked, then the old mask
+            k = self.counts(s, {**t, "n_alive": np.full(t["n_alive"].shape, t["width"])}, every=True)
+            if k is None or self.unpruned or (s["ties"] != "prune" and bool(np.any(t["kp"] > k))):
+                return False
+            rows = self.rows(s)
+            if "_bounds" not in rows:
+                rows["_bounds"] = ignored_bounds(rows)
+            ok, lo, hi = rows["_bounds"][s["ties"]]
+            return bool(np.all(ok & (lo <= k) & (k <= hi)))
+        k = self.counts(s, t)
+        return k is not None and possible(t, k, s["ties"]) and reproduces(self.rows(s), k, s["ties"])
 
-    def counts(self, s: Mapping[str, Any], rows: Any, every: bool = False) -> _I | None:
+    def counts(self, s: Mapping[str, Any], t: Any, every: bool = False) -> _I | None:
         """Entries to prune in every row under ``s``'s count rule; None if one is out of range."""
-        n_total, n_alive = rows["width"], rows["n_alive"]
-        a, rel = self.amount, "total" if every else s["relative_to"]
-        if isinstance(a, numbers.Integral):
-            if a > n_total:
-                return None  # more than can be pruned (the reference raises)
-            k = np.full(n_alive.shape, int(a), np.int64)
-        else:
-            n = (n_alive if rel == "remaining" else np.full(n_alive.shape, n_total)).astype(np.float64)
-            if s["count_rule"] == "tfmot":
-                kept = np.rint(n.astype(np.float32) * (np.float32(1) - np.float32(a))).astype(np.int64)
-                k = np.maximum(n.astype(np.int64) - np.maximum(kept, 1), 0)
-            elif s["count_rule"] == "torch_pruning":
-                k = n.astype(np.int64) - np.floor(n * (1.0 - float(a))).astype(np.int64)
-            else:
-                k = {"round": np.rint, "floor": np.floor, "ceil": np.ceil}[s["count_rule"]](float(a) * n)
-                k = k.astype(np.int64)
-        if rel == "total":
-            k = np.maximum(0, k - (n_total - n_alive))
-        k = k + int(s["count_offset"])
-        return k if bool(np.all((k >= 0) & (k <= n_alive))) else None
-
-    def rows(self, s: Mapping[str, Any]) -> Any:
-        """Row statistics of the layout of ``s``, cached; None when the mask cannot have that layout."""
-        key = (s.get("axis"), s.get("p"), s.get("score"), bool(s.get("_all")))
-        if key not in self._rows:
-            self._rows[key] = self._build(s, key)
-        return self._rows[key]
-
-    def _build(self, s: Mapping[str, Any], key: Any) -> Any:
-        score = self.scores if self.scores is not None else np.abs(self.w)
-        ax: Any = s.get("axis")
-        if self.kind == "nm":
-            sc, act = np.moveaxis(score, ax, -1), np.moveaxis(self.act, ax, -1)
-            length = sc.shape[-1]
-            full = (length // self.m) * self.m
-            parts: list[Any] = []
-            for lo, hi, width in ((0, full, self.m), (full, length, length - full)):
-                v, a = sc[..., lo:hi].reshape(-1, max(width, 1)), act[..., lo:hi].reshape(-1, max(width, 1))
-                parts.append(_stats(v, np.ones(v.shape, bool), ~a, width) if hi > lo else None)
-            return parts
-        if self.kind == "structured":
-            per: Fn = lambda m: np.moveaxis(m, ax, 0).reshape(self.shape[ax], -1)  # noqa: E731
-            live, pruned = per(self.alive).sum(axis=1), per(self.alive & ~self.act).sum(axis=1)
-            if np.any((pruned != 0) & (pruned != live)):
-                return None  # a slice is partly pruned: not a structured mask along this axis
-            keys = slice_ranking(np.where(self.alive, score, 0), ax, float(s["p"]))[None, :]
-            return _stats(keys, (live > 0)[None, :], ((pruned > 0) & (live > 0))[None, :], keys.shape[1])
-        score = self.w if s["score"] == "signed" else score
-        alive = np.ones(self.w.shape, bool) if key[3] else self.alive
-        pruned = ~self.act & alive
-        if ax is None:
-            return _stats(score.reshape(1, -1), alive.reshape(1, -1), pruned.reshape(1, -1), score.size)
-        rows: Fn = lambda m: np.moveaxis(m, ax, -1).reshape(-1, self.shape[ax])  # noqa: E731
-        return _stats(rows(score), rows(alive), rows(pruned), self.shape[ax])
+        return row_counts(self.amount, s, t["width"], t["n_alive"], every)
 
     # --- reporting -------------------------------------------------------------------------------
 
@@ -480,7 +469,7 @@ class _Problem:
             counts = f"; the count rules give: {', '.join(rules)}" if rules else ""
             out.append(f"The mask prunes {int(rows['kp'].sum())} of the {int(rows['n_alive'].sum())} "
                        f"entries (or slices) in play{counts}.")  # fmt: skip
-            if _reproduces(rows, rows["kp"], "any"):
+            if reproduces(rows, rows["kp"], "any"):
                 out.append("It prunes the smallest scores but breaks the ties at the threshold in another "
                            "order than lowest or highest index first.")  # fmt: skip
             elif not bool(np.all(rows["le"])):
@@ -492,15 +481,47 @@ class _Problem:
                 out.append(f"The pruned entries form whole slices along axis {ax}: a structured mask?")
         return out
 
+    def tie_note(self, explained: Mapping[str, Any]) -> str:
+        """The entries tied at the threshold in the rows that do not prune the lowest-index ones."""
+        s = {**self.defaults(), **explained}
+        rows = self.rows(s)
+        parts = [r for r in (rows if self.kind == "nm" else [rows]) if r is not None]
+        odd = [r["cross"] & ~r["low"] for r in parts]
+        n_odd, n_rows = sum(int(o.sum()) for o in odd), sum(o.size for o in odd)
+        tied = [tied_entries(r, o) for r, o in zip(parts, odd, strict=True)]
+        n_pruned = sum(
+            int(np.count_nonzero(t & unoriented(r, r["_P"]))) for r, t in zip(parts, tied, strict=True)
+        )
+        if self.kind == "structured":
+            n_tied, idx = int(np.count_nonzero(tied[0])), np.flatnonzero(tied[0])[:_TIED_SHOWN]
+            what, value, shown = "slices", "the threshold norm", [str(int(i)) for i in idx]
+            shown[0] = f"slices {shown[0]}"
+        else:
+            at = np.zeros(self.act.shape, bool)
+            for r, t in zip(parts, tied, strict=True):
+                at |= r["_back"](t)
+            n_tied, idx = int(np.count_nonzero(at)), first_true(at.reshape(-1), _TIED_SHOWN)
+            what, value, shown = "entries", "their row's threshold", [str(self.position(int(i))) for i in idx]
+            if n_rows == 1:
+                value = f"score {self.value(int(idx[0]), s.get('score') == 'signed')}"
+        unit = f"groups of {self.m}" if self.kind == "nm" else f"slices along axis {s.get('axis')}"
+        where = f" in {n_odd} of the {n_rows} {unit}" if n_rows > 1 else ""
+        more = f", ... ({n_tied} in all)" if n_tied > len(shown) else ""
+        return (
+            "It prunes the smallest scores but breaks the ties at the threshold in another order than lowest "
+            f"or highest index first{where}: {n_pruned} of the {n_tied} {what} tied at {value} are pruned, "
+            "not those of lowest index, as an unspecified tie order (torch.topk's) allows; tied: "
+            f"{', '.join(shown)}{more}."
+        )
+
     def examples(self, diff: Mask) -> list[dict[str, Any]]:
         out = []
         ends = np.cumsum([w.size for w in self.ws])
-        for i in np.flatnonzero(diff.reshape(-1))[: self.max_examples]:
+        for i in first_true(diff.reshape(-1), self.max_examples):
             t = int(np.searchsorted(ends, i, side="right"))
             w = self.ws[t]
             j = int(i) - (int(ends[t - 1]) if t else 0)
-            idx = tuple(int(v) for v in np.unravel_index(j, w.shape))
-            ex: dict[str, Any] = {"index": (t, idx) if self.kind == "global" else idx}
+            ex: dict[str, Any] = {"index": self.position(int(i))}
             ex["weight"] = str(w.dtype.type(w.reshape(-1)[j]))
             if self.scores is not None:
                 ex["score"] = str(self.scores.reshape(-1)[i])
@@ -508,89 +529,3 @@ class _Problem:
             ex["actual"], ex["reference"] = ("kept", "pruned") if kept else ("pruned", "kept")
             out.append(ex)
         return out
-
-
-def _stats(v: NDArray[Any], alive: Mask, pruned: Mask, width: int) -> dict[str, Any]:
-    """Per row: alive and pruned counts, the largest pruned and smallest kept score, ties at them.
-
-    Short rows (N:M groups) are reduced along the first axis of the transposed arrays (NumPy
-    reduces one long contiguous axis much faster than many short ones).
-    """
-    ax = 0 if v.shape[1] <= 16 else 1
-    if ax == 0:
-        v, alive, pruned = (np.ascontiguousarray(a.T) for a in (v, alive, pruned))
-    P, K = pruned & alive, alive & ~pruned
-    kp, kk = np.count_nonzero(P, axis=ax), np.count_nonzero(K, axis=ax)
-    with np.errstate(invalid="ignore"):
-        tp = np.max(np.where(P, v, -np.inf), axis=ax, initial=-np.inf)
-        tk = np.min(np.where(K, v, np.inf), axis=ax, initial=np.inf)
-        cp = np.count_nonzero(P & (v == np.expand_dims(tp, ax)), axis=ax)
-        ck = np.count_nonzero(K & (v == np.expand_dims(tk, ax)), axis=ax)
-    some = (kp > 0) & (kk > 0)
-    cross = some & (tp == tk)
-    low, high = np.ones(kp.shape, bool), np.ones(kp.shape, bool)
-    rows = np.flatnonzero(cross)
-    if rows.size:  # entries tied across the boundary: are the pruned ones first (last) in index order?
-        take: Fn = (lambda a: a[:, rows].T) if ax == 0 else (lambda a: a[rows])
-        vr, pr, kr = take(v), take(P), take(K)
-        idx, n = np.arange(vr.shape[1]), vr.shape[1]
-        tie = vr == tp[rows, None]
-        pt, kt = tie & pr, tie & kr
-        low[rows] = np.max(np.where(pt, idx, -1), axis=1) < np.min(np.where(kt, idx, n), axis=1)
-        high[rows] = np.min(np.where(pt, idx, n), axis=1) > np.max(np.where(kt, idx, -1), axis=1)
-    return {"width": width, "n_alive": kp + kk, "kp": kp, "ck": ck, "cp": cp, "sep": ~some | (tp < tk),
-            "le": ~some | (tp <= tk), "cross": cross, "low": low, "high": high}  # fmt: skip
-
-
-def _reproduces(r: Mapping[str, Any], k: _I, ties: str) -> bool:
-    """Does pruning ``k`` entries per row under ``ties`` select exactly the pruned entries?"""
-    kp, n = r["kp"], r["n_alive"]
-    if ties in ("lowest_index", "highest_index", "any"):
-        order = r["low"] if ties == "lowest_index" else r["high"] if ties == "highest_index" else True
-        ok = (kp == k) & r["le"] & (~r["cross"] | order)
-    elif ties == "keep":
-        ok = np.where(k >= n, kp == n, r["sep"] & (kp <= k) & (kp + r["ck"] >= k + 1))
-    else:  # prune
-        ok = np.where(k == 0, kp == 0, r["sep"] & (kp >= k) & (kp - r["cp"] < k))
-    return bool(np.all(ok))
-
-
-def _items(name: str, value: Any, n: int | None) -> list[Any]:
-    if isinstance(value, np.ndarray) or not isinstance(value, (list, tuple)):
-        raise TypeError(
-            f"{name} must be a list or tuple of arrays for kind='global', got {type(value).__name__}"
-        )
-    if (n is None and not value) or (n is not None and len(value) != n):
-        raise ValueError(f"{name} must hold {n or 'at least one'} array(s), got {len(value)}")
-    return list(value)
-
-
-def _nm_amount(amount: Any) -> tuple[int, int]:
-    """``(N, M)`` from ``(N, M)``, ``[N, M]`` or ``"N:M"``."""
-    pair: tuple[Any, ...] = ()
-    if isinstance(amount, str):
-        try:
-            pair = tuple(int(v) for v in amount.split(":"))
-        except ValueError:
-            pair = ()
-    elif isinstance(amount, (tuple, list)):
-        pair = tuple(amount)
-    else:
-        raise TypeError(f"amount must be (N, M) or 'N:M' for kind='nm', got {amount!r}")
-    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"amount must be two ints (N, M) or 'N:M' for kind='nm', got {amount!r}")
-    n, m = int(pair[0]), int(pair[1])
-    if m < 1 or not 0 <= n <= m:
-        raise ValueError(f"amount (N, M) needs M >= 1 and 0 <= N <= M, got {amount!r}")
-    return n, m
-
-
-def _group_reversal(length: int, m: int) -> _I:
-    """The permutation reversing every group of ``m`` (and the tail) along an axis; its own inverse."""
-    idx = np.arange(length)
-    full = (length // m) * m
-    return np.where(idx < full, (idx // m) * m + (m - 1 - idx % m), full + (length - 1 - idx))
-
-
-def _show(settings: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in settings.items())

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from refquant.check.diagnose_mask import diagnose_mask
+from refquant.check.inputs import nm_inputs
 from refquant.prune import global_masks, nm_mask, structured_mask, unstructured_mask
 
 F32 = np.float32
@@ -309,14 +310,14 @@ def test_systems_per_setting() -> None:
     assert "Wanda's magnitude baseline" in d.systems
 
 
-def test_unexplained_ties_order_and_wrong_scores() -> None:
+def test_unspecified_tie_order_and_wrong_scores() -> None:
     w = np.full(10, 0.5)
     actual = np.ones(10, bool)
     actual[[6, 7, 8]] = False  # torch 2.13's topk on ten equal values (tests/conformance)
-    d = diagnose_mask(w, actual, 3)
-    assert d.explained_by is None and not d.matches_reference and d.mismatches == 6
-    assert any("breaks the ties" in s for s in d.findings)
-    assert any("PyTorch torch.nn.utils.prune.l1_unstructured" in s for s in d.findings)
+    d = diagnose_mask(w, actual, 3)  # 3 of the 10 tied entries, neither the first nor the last three
+    assert d.explained_by == {"ties": "any"} and not d.matches_reference and d.mismatches == 6
+    assert d.systems[0] == "PyTorch torch.nn.utils.prune.l1_unstructured"
+    assert any("breaks the ties" in s and "3 of the 10 entries tied at score 0.5" in s for s in d.findings)
     rng = np.random.default_rng(10)
     x = rng.standard_normal((6, 6))
     d = diagnose_mask(x, rng.random((6, 6)) > 0.3, 0.3)
@@ -327,6 +328,110 @@ def test_unexplained_ties_order_and_wrong_scores() -> None:
     ex = unstructured_mask(x, 0.5)
     d = diagnose_mask(x, unstructured_mask(x, 0.2), 0.3, existing_mask=ex)
     assert d.explained_by is None and "keeps" in d.findings[0]
+
+
+def test_ties_any_only_when_no_fixed_order_explains() -> None:
+    w = np.array([0.1, 0.3, 0.3, 0.3, 0.3, 0.5, 0.2, 0.3])  # 4 pruned: 0.1, 0.2 and two of five 0.3
+    keep = lambda pruned: ~np.isin(np.arange(8), pruned)  # noqa: E731
+    d = diagnose_mask(w, keep([0, 6, 2, 4]), 4)  # the tied 0.3 at 2 and 4: not (1, 2), not (4, 7)
+    assert d.explained_by == {"ties": "any"} and d.mismatches == 2 and not d.matches_reference
+    assert "PyTorch torch.nn.utils.prune.l1_unstructured" in d.systems
+    note = next(s for s in d.findings if "breaks the ties" in s)
+    assert "2 of the 5 entries tied at score 0.3 are pruned" in note
+    assert note.endswith("tied: (1,), (2,), (3,), (4,), (7,).")
+    assert diagnose_mask(w, keep([0, 6, 4, 7]), 4).explained_by == {"ties": "highest_index"}
+    assert diagnose_mask(w, keep([0, 6, 1, 2]), 4).matches_reference
+    # one more of the ties pruned: an off-by-one count in an unspecified order, not ties="prune"
+    assert diagnose_mask(w, keep([0, 6, 2, 3, 4]), 4).explained_by == {"ties": "any", "count_offset": 1}
+    assert diagnose_mask(w, keep([0, 5, 2, 4]), 4).explained_by is None  # 0.5 pruned, 0.2 kept
+    # per row (axis=1): the rows that differ from the lowest index first are counted
+    x = np.array([[0.1, 0.2, 0.2, 0.2, 0.9], [0.4, 0.1, 0.1, 0.3, 0.1]])
+    d = diagnose_mask(x, np.array([[0, 1, 0, 1, 1], [1, 0, 0, 1, 1]], bool), 0.4)  # 2 per row
+    assert d.explained_by == {"ties": "any", "axis": 1}
+    note = next(s for s in d.findings if "breaks the ties" in s)
+    assert "in 1 of the 2 slices along axis 1: 1 of the 3 entries tied" in note
+    assert "tied: (0, 1), (0, 2), (0, 3)." in note
+
+
+def test_ties_any_in_groups_slices_and_ignored_masks() -> None:
+    g = np.array([[0.5, 0.5, 0.5, 0.1], [0.2, 0.4, 0.4, 0.4]])
+    d = diagnose_mask(g, np.array([[1, 0, 1, 0], [0, 1, 0, 1]], bool), (2, 4), kind="nm")
+    assert d.explained_by == {"ties": "any"} and d.mismatches == 4  # ref keeps 1, 2 and 2, 3
+    assert d.systems[0].startswith("NVIDIA ASP")
+    assert any("in 2 of the 2 groups of 4" in s for s in d.findings)
+    s = np.array([[1.0, 1.0], [2.0, 0.0], [0.0, 2.0], [3.0, 3.0]])  # L1 norms 2, 2, 2, 6
+    rows = np.array([1, 0, 1, 1], bool)[:, None] & np.ones((4, 2), bool)
+    d = diagnose_mask(s, rows, 1, kind="structured", p=1)
+    assert d.explained_by == {"ties": "any"} and "PyTorch torch.nn.utils.prune.ln_structured" in d.systems
+    assert any("1 of the 3 slices tied at the threshold norm" in f for f in d.findings)
+    # ranking every entry (the old mask applied after): torch's compute_mask with its order of ties
+    w = np.array([0.2, 0.2, 0.2, 0.2, 0.9, 0.9])
+    old = np.array([0, 1, 1, 1, 1, 1], bool)
+    got = np.array([0, 1, 0, 1, 1, 1], bool)  # 2 of the four 0.2 ranked first: 0 (pruned before) and 2
+    d = diagnose_mask(w, got, 2, existing_mask=old)  # the same as 1 more of the five alive (total)
+    assert d.explained_by == {"ties": "any", "relative_to": "total"}
+    assert d.findings[0].startswith("Equally explained by: ties='any', existing_mask='ignored';")
+    assert "PyTorch L1Unstructured.compute_mask called directly" in d.systems
+    assert "PyTorch torch.nn.utils.prune.l1_unstructured" not in d.systems  # 2 of the remaining 5
+
+
+def test_ignored_mask_with_pruned_ties() -> None:
+    # every entry ranked per row, all ties at the threshold pruned, the old mask applied after: more
+    # entries than the count are pruned among the alive ones, which the search once ruled out
+    w = tie_heavy((6, 8), seed=3)
+    ex = np.random.default_rng(4).random((6, 8)) < 0.7
+    actual = model(w, 2, {"ties": "prune", "axis": 1, "existing_mask": "ignored"}, ex)
+    d = diagnose_mask(w, actual, 2, existing_mask=ex)
+    assert d.explained_by is not None and np.array_equal(model(w, 2, d.explained_by, ex), actual)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_mismatches_are_counted_against_refquant(seed: int) -> None:
+    # the reference is derived from the row statistics when it can be: it must be refquant's, exactly
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-3, 4, size=(5, 24)).astype(np.float32) / 4
+    ex = rng.random(w.shape) < 0.8 if seed % 3 == 0 else None
+    keep = unstructured_mask(w, 0.45, ties="keep", existing_mask=ex)
+    rows = unstructured_mask(w, 0.3, axis=1, ties="keep")
+    cases = [
+        ("unstructured", 0.4, unstructured_mask(w, 0.4, existing_mask=ex), keep),
+        ("unstructured", 0.3, unstructured_mask(w, 0.3, axis=1), rows),
+        ("structured", 0.4, structured_mask(w, 0.4, axis=1), structured_mask(w, 0.5, axis=1, ties="keep")),
+        ("nm", (2, 5), nm_mask(w, 2, 5), nm_mask(w, 3, 5)),
+        ("nm", (7, 20), nm_mask(w, 7, 20), nm_mask(w, 9, 20, tail="dense")),
+    ]  # fmt: skip
+    for kind, amount, ref, actual in cases:
+        flip = rng.random(w.shape) < 0.1
+        for act in (actual, actual ^ flip, ref ^ flip):
+            kw: dict[str, Any] = {"axis": 1} if kind == "structured" else {}
+            if kind == "unstructured" and amount == 0.3:
+                kw["axis"] = 1
+            if kind == "unstructured" and ex is not None and amount == 0.4:
+                kw["existing_mask"] = ex
+            d = diagnose_mask(w, act, amount, kind=kind, max_examples=50, **kw)
+            diff = np.argwhere(ref != act)
+            assert d.mismatches == len(diff) and d.matches_reference == (len(diff) == 0), (kind, amount)
+            assert [e["index"] for e in d.examples] == [tuple(int(v) for v in i) for i in diff[:50]]
+
+
+@pytest.mark.parametrize(("n", "m"), [(2, 4), (3, 8), (7, 20)])
+def test_nm_one_group_with_its_ties_swapped(n: int, m: int) -> None:
+    # every group but one is the reference's: the others are taken from the mask, that one recomputed
+    w = nm_inputs((6, 2 * m + 3), n, m, rng=np.random.default_rng(m))  # ties across every boundary
+    ref = nm_mask(w, n, m)
+    actual = ref.copy()
+    a, g = np.abs(w[0, :m]), ref[0, :m]
+    t = a[g].min()
+    kept_tied, pruned_tied = np.flatnonzero(g & (a == t)), np.flatnonzero(~g & (a == t))
+    actual[0, kept_tied[0]], actual[0, pruned_tied[-1]] = False, True  # the same count, other ties
+    d = diagnose_mask(w, actual, (n, m), kind="nm")
+    assert d.explained_by == {"ties": "any"} and d.mismatches == 2
+    assert [e["index"] for e in d.examples] == [(0, int(i)) for i in sorted((kept_tied[0], pruned_tied[-1]))]
+    w0 = w.copy()
+    diagnose_mask(w, actual, (n, m), kind="nm", axis=0)
+    assert np.array_equal(w, w0) and np.array_equal(
+        actual[0, :m] != ref[0, :m], np.isin(np.arange(m), [kept_tied[0], pruned_tied[-1]])
+    )
 
 
 def test_readable_report_and_examples() -> None:
@@ -350,6 +455,10 @@ def test_validation_and_inputs_untouched() -> None:
         diagnose_mask(w, a[:2], 0.4)
     with pytest.raises(ValueError, match="weights contain NaN"):
         diagnose_mask(np.where(w > 0, np.nan, w), a, 0.4)
+    with pytest.raises(ValueError, match="scores contain NaN"):
+        diagnose_mask(w, a, 0.4, scores=np.where(w > 0, np.nan, w))
+    with pytest.raises(ValueError, match="scores must have the shape"):
+        diagnose_mask(w, a, 0.4, scores=w[:2])
     with pytest.raises(ValueError, match="amount"):
         diagnose_mask(w, a, 1.5)
     with pytest.raises(ValueError, match="kind"):

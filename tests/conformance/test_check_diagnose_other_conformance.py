@@ -10,7 +10,9 @@
   ``onnx.reference`` round once.
 * masks: ``torch.nn.utils.prune`` (l1_unstructured, ln_structured,
   global_unstructured, a second round on a pruned module, a direct
-  ``compute_mask`` call, equal magnitudes).
+  ``compute_mask`` call, equal magnitudes: ``torch.topk`` prunes the right
+  count of tied entries in an order that is neither index order, which the
+  diagnosis names ``ties="any"``).
 * gradients: PyTorch autograd (a smooth function, fake-quant, ``clamp``,
   ``hardtanh``) and TensorFlow (``clip_by_value``, FakeQuantWithMinMaxVars).
 """
@@ -26,6 +28,7 @@ import pytest
 from refquant.check.diagnose_cast import diagnose_cast
 from refquant.check.diagnose_mask import diagnose_mask
 from refquant.check.diagnose_vjp import diagnose_vjp
+from refquant.check.inputs import mask_inputs
 from refquant.grad.ste import clipped_ste_vjp, fake_quantize_vjp
 from refquant.prune import structured_mask
 from refquant.qparams import nudge_range
@@ -248,6 +251,24 @@ def test_torch_global_unstructured() -> None:
     assert d.total == 27
 
 
+def _expected_ties(scores: np.ndarray, got: np.ndarray) -> tuple[dict[str, Any], np.ndarray, int]:
+    """What the diagnosis must say of a mask that prunes the smallest scores, from its tied entries:
+    ``{}`` if the pruned ones among those tied at the threshold are the first in index order,
+    ``highest_index`` if the last, else an unspecified order; the tied entries, how many pruned."""
+    flat, pruned = scores.reshape(-1), ~got.reshape(-1)
+    assert flat[pruned].max() <= flat[~pruned].min()  # the smallest scores, whatever the order
+    tied = np.flatnonzero(flat == flat[pruned].max())
+    c = int(pruned[tied].sum())
+    chosen = tied[pruned[tied]]
+    if np.array_equal(chosen, tied[:c]):
+        return {}, tied, c
+    return (
+        ({"ties": "highest_index"} if np.array_equal(chosen, tied[tied.size - c :]) else {"ties": "any"}),
+        tied,
+        c,
+    )
+
+
 def test_torch_ties_on_equal_magnitudes() -> None:
     w = np.full(10, 0.5, np.float32)
     m = _holder(w)
@@ -255,11 +276,55 @@ def test_torch_ties_on_equal_magnitudes() -> None:
     got = _mask(m)
     d = diagnose_mask(w, got, 3)
     assert int((~got).sum()) == 3
-    if d.explained_by is None:  # torch.topk's order among equal values (6, 7, 8 on CPU in 2.13)
+    want, _, _ = _expected_ties(np.abs(w), got)  # torch.topk's order among equal values: 6, 7, 8 in 2.13
+    assert d.explained_by == want, str(d)
+    if want == {"ties": "any"}:
+        assert d.systems[0] == "PyTorch torch.nn.utils.prune.l1_unstructured"
         assert any("breaks the ties" in s for s in d.findings)
-        assert any("PyTorch torch.nn.utils.prune.l1_unstructured" in s for s in d.findings)
-    else:
-        assert d.explained_by in ({}, {"ties": "highest_index"})
+
+
+def test_torch_l1_unstructured_on_tied_magnitudes() -> None:
+    # notebooks/06_oracle.ipynb's input: magnitudes j/8, j = 0..4, so the threshold 1/4 is shared
+    w = mask_inputs((9, 7), rng=np.random.default_rng(1), levels=4)
+    layer = torch.nn.Linear(7, 9, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(w))
+    P.l1_unstructured(layer, "weight", amount=0.5)
+    got = layer.weight_mask.numpy().astype(bool)
+    assert int((~got).sum()) == round(0.5 * 63)  # torch's count: round
+    want, tied, c = _expected_ties(np.abs(w), got)
+    d = diagnose_mask(w, got, 0.5)
+    assert d.explained_by == want and d.matches_reference == (want == {}), str(d)
+    assert "PyTorch torch.nn.utils.prune.l1_unstructured" in (d.systems if want else d.systems[:1])
+    if want == {"ties": "any"}:
+        note = next(s for s in d.findings if "breaks the ties" in s)
+        assert f"{c} of the {tied.size} entries tied at score {np.abs(w).reshape(-1)[tied[0]]}" in note
+        first = ", ".join(str(tuple(int(v) for v in np.unravel_index(i, w.shape))) for i in tied[:8])
+        assert f"tied: {first}" in note
+        assert d.mismatches == 2 * int(np.count_nonzero(got.reshape(-1)[tied[:c]]))
+
+
+def test_torch_ln_structured_and_global_on_ties() -> None:
+    # rows that share a template have equal norms (mask_inputs' structured variant)
+    w = mask_inputs((24, 3), rng=np.random.default_rng(0), levels=3, axis=0)  # torch 2.13: ties="any"
+    m = _holder(w)
+    P.ln_structured(m, "weight", amount=0.5, n=1, dim=0)
+    got = _mask(m)
+    want, _, _ = _expected_ties(np.abs(w).sum(axis=1), got[:, 0])  # exact: multiples of 1/8
+    d = diagnose_mask(w, got, 0.5, kind="structured", p=1)
+    assert d.explained_by == want, str(d)
+    assert "PyTorch torch.nn.utils.prune.ln_structured" in d.systems or want == {}
+    ws = [
+        mask_inputs((5, 6), rng=np.random.default_rng(6), levels=3),
+        mask_inputs((11,), rng=np.random.default_rng(7)),
+    ]
+    mods = [_holder(x) for x in ws]
+    P.global_unstructured([(q, "weight") for q in mods], pruning_method=P.L1Unstructured, amount=0.45)
+    got_all = np.concatenate([_mask(q).reshape(-1) for q in mods])
+    want, _, _ = _expected_ties(np.abs(np.concatenate([x.reshape(-1) for x in ws])), got_all)
+    d = diagnose_mask(ws, [_mask(q) for q in mods], 0.45)
+    assert d.explained_by == want, str(d)
+    assert "PyTorch torch.nn.utils.prune.global_unstructured" in d.systems or want == {}
 
 
 # ----------------------------------------------------------------------------- gradients
