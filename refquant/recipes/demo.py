@@ -53,6 +53,7 @@ from refquant.recipes._blas import blas_threads
 from refquant.recipes.calibration import CALIBRATION_ROWS, calibrated_quantize
 from refquant.recipes.demo_plot import plot_result
 from refquant.recipes.formats import FORMAT_ROWS, format_quantize
+from refquant.recipes.integer import INTEGER_ROWS, integer_row
 from refquant.recipes.pruning import (
     gradual_magnitude_prune,
     nm_prune,
@@ -75,6 +76,7 @@ METHODS = (
     "qat-int4-lsq",
     *FORMAT_ROWS,
     *CALIBRATION_ROWS,
+    *INTEGER_ROWS,
     "prune-magnitude-90",
     "prune-2:4",
     "prune-structured-50",
@@ -133,7 +135,10 @@ def run_demo(
         "weight_bits", "activation_bits", "weight_format", "activation_format",
         "sparsity", "params", "accuracy"}],
         "sweep": [{"weight_bits", "activation_bits", "accuracy"}]}`` (no
-        ``"sweep"`` if not asked); rows in the order of :data:`METHODS`.
+        ``"sweep"`` if not asked); rows in the order of :data:`METHODS`. The
+        ``integer-only-int8`` row adds ``identical_to_fake_quant``,
+        ``max_lsb_fake_quant``, ``identical_to_float_requant`` and
+        ``max_lsb_float_requant`` (:func:`refquant.recipes.integer.integer_row`).
 
     Examples
     --------
@@ -158,16 +163,20 @@ def run_demo(
     n_weights = sum(w.size for w, _ in model.params)
     rows: list[dict[str, Any]] = []
 
-    def row(method: str, wb: int | None, ab: int | None, m: Model, formats: tuple[Any, ...] = ()) -> None:
+    def row(
+        method: str, wb: int | None, ab: int | None, m: Model, formats: tuple[Any, ...] = (),
+        extra: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         nonlocal started
-        acc = accuracy(m, data.x_test, data.y_test)
+        acc = accuracy(m, data.x_test, data.y_test) if extra is None else extra.pop("accuracy")
         params = count_params(m.params, m.masks)
         kept = sum(w.size for w, _ in m.params)  # fewer after structural removal
         sp = 1.0 - (kept * (1.0 - sparsity(m))) / n_weights
         say(f"  {method}: test accuracy {acc:.4f}, {params} parameters, sparsity {sp:.3f}")
         wf, af = formats or (None if wb is None else f"int{wb}", None if ab is None else f"int{ab}")
         rows.append({"method": method, "weight_bits": wb, "activation_bits": ab, "weight_format": wf,
-                     "activation_format": af, "sparsity": sp, "params": params, "accuracy": acc})  # fmt: skip
+                     "activation_format": af, "sparsity": sp, "params": params, "accuracy": acc,
+                     **(extra or {})})  # fmt: skip
         if progress is not None:
             width = max(map(len, METHODS))
             progress(
@@ -203,6 +212,11 @@ def run_demo(
         say(f"{method}: activation ranges by {how} calibration on the training split")
         cq = calibrated_quantize(model, calib, how, weight_bits=wb, act_bits=ab, act_format=af)
         row(method, wb, ab, cq, ("e4m3", "e4m3") if af else ())
+    for method, (wb, ab) in INTEGER_ROWS.items():
+        say(f"{method}: int8 weights, activations and requantization, run on integers alone")
+        figures = integer_row(model, calib, data.x_test, data.y_test)
+        figures.pop("logits")
+        row(method, wb, ab, model, extra=figures)
     x, y = data.x_train, data.y_train
     kw: dict[str, Any] = {"rng": rng, "batch_size": cfg.batch_size, "lr": cfg.lr, "log": epoch_log}
     say("gradual magnitude pruning to 90% of all weights (global), then fine-tuning")

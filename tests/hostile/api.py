@@ -42,6 +42,7 @@ NAMESPACES = (
     "refquant.interop.onnxruntime",
     "refquant.recipes.calibration",
     "refquant.integer",
+    "refquant.nn.integer",
     "refquant.interop.tflite",
     "refquant.interop.onnx_integer",
 )
@@ -67,6 +68,7 @@ SHORT = {
     "floats": "refquant.floats",
     "calibrate": "refquant.calibrate",
     "integer": "refquant.integer",
+    "nn.integer": "refquant.nn.integer",
     "tflite": "refquant.interop.tflite",
     "onnx_integer": "refquant.interop.onnx_integer",
     "calibrate.ranges": "refquant.calibrate.ranges",

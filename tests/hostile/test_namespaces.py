@@ -22,6 +22,7 @@ EXEMPT_MODULES = {
     "refquant.cli.check": "`refquant check`, `refquant vectors`: case files (tests/test_cli_check.py)",
     "refquant.recipes.demo": "the pipeline behind `refquant demo` (tests/test_demo.py, tests/test_cli.py)",
     "refquant.recipes.demo_plot": "the demo's figure (tests/test_demo.py)",
+    "refquant.recipes.integer": "the demo row integer-only-int8 and its ONNX graph (tests/test_demo.py)",
     "refquant.check.hostile": "the hostile catalogues themselves (doctests and tests/hostile use them)",
     "refquant.check.hostile_params": "the hostile catalogues themselves",
     "refquant.check.strategies": "hypothesis strategies over the hostile catalogues",
