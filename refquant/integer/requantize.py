@@ -19,6 +19,8 @@ in each system's order of operations.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -26,7 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from refquant._validate import check_choice, check_int, check_scale, show_values
 from refquant.formats import storage_dtype
-from refquant.integer._checks import INT32_MAX, INT32_MIN, as_int32, as_scale32, broadcast
+from refquant.integer._checks import INT32_MAX, INT32_MIN, as_int32, as_integers, as_scale32, broadcast
 from refquant.integer.fixedpoint import ROUNDINGS, _mbqm
 from refquant.rounding import round_to_integer
 
@@ -38,6 +40,8 @@ __all__ = [
 ]
 
 ARITHMETICS = ("float32", "float64", "float32_product")
+_BLOCK = 2**16  # elements per block of the in-place float requantization (a few in L2 at once)
+_EXACT = {np.dtype(np.float32): 2**24, np.dtype(np.float64): 2**53}  # every integer up to these is exact
 FLOAT_ROUNDINGS = ("half_even", "half_away", "half_up", "half_down", "floor", "ceil", "trunc")
 
 
@@ -233,10 +237,11 @@ def requantize_float(
     ``_mm_cvtepi32_ps``). MLAS (``MlasRequantizeOutput``) clamps the product to
     ``[qmin - z, qmax - z]`` in float before rounding and adds ``z`` after;
     the bounds are integers, so that equals rounding first and clamping
-    ``R(.) + z`` exactly, which is what is computed here (in int64, no
-    overflow). Against the exact ``acc * M`` the result is within 1/2 LSB plus
-    the float errors of the conversion and the product (a relative ``2**-24``
-    each in float32).
+    ``R(.) + z`` exactly, which is what is computed here (in place in ``M``'s
+    dtype where it holds the bounds and zero points exactly, in cache-sized
+    blocks, else in int64; no overflow either way). Against the exact
+    ``acc * M`` the result is within 1/2 LSB plus the float errors of the
+    conversion and the product (a relative ``2**-24`` each in float32).
 
     Examples
     --------
@@ -252,7 +257,7 @@ def requantize_float(
     """
     check_choice("rounding", rounding, FLOAT_ROUNDINGS)
     z, lo, hi = _range(zero_point, qmin, qmax)
-    a = as_int32("acc", acc)
+    a = as_integers("acc", acc, INT32_MIN, INT32_MAX, "int32's range [-2**31, 2**31 - 1]", keep_dtype=True)
     if isinstance(multiplier, (bool, np.bool_)):
         raise TypeError(f"multiplier must be a float32 or float64 array, got {multiplier!r}")
     try:
@@ -265,10 +270,74 @@ def requantize_float(
             f"its dtype is the arithmetic, got dtype {m.dtype}: {show_values(m)}"
         )
     check_scale("multiplier", m)
-    a, m, z = broadcast(("acc", "multiplier", "zero_point"), a, m, z)
-    with np.errstate(over="ignore"):
-        v = a.astype(m.dtype) * m
-    r = round_to_integer(v, rounding)  # type: ignore[arg-type]
-    limit = float(2**62)  # integers and powers of two: exact in both dtypes
-    r64 = np.clip(r, -limit, limit).astype(np.int64)
-    return np.clip(r64 + z, lo, hi).astype(storage_dtype(lo, hi))
+    broadcast(("acc", "multiplier", "zero_point"), a, m, z)  # the shapes, checked
+    return _float_requantize(a, m, z, lo, hi, rounding)
+
+
+def _blocks(shape: tuple[int, ...], size: int | None = None) -> Iterator[tuple[Any, ...]]:
+    """Indices that cover ``shape`` in C order, in blocks of about ``size`` (default ``_BLOCK``) elements.
+
+    The split is along the first axis whose trailing axes hold at most ``size``
+    elements, so the number of blocks is about ``prod(shape) / size``.
+    """
+    size = _BLOCK if size is None else size
+    j = 0
+    while j < len(shape) and math.prod(shape[j + 1 :]) > size:
+        j += 1
+    if j == len(shape):
+        yield from np.ndindex(*shape)
+        return
+    step = max(1, size // max(math.prod(shape[j + 1 :]), 1))
+    for lead in np.ndindex(*shape[:j]):
+        for i in range(0, max(shape[j], 1), step):
+            yield (*lead, slice(i, i + step))
+
+
+def _float_requantize(
+    acc: NDArray[Any], m: NDArray[np.floating[Any]], z: NDArray[np.int64], lo: int, hi: int, rounding: str
+) -> NDArray[np.integer[Any]]:
+    """:func:`requantize_float` on checked arguments; ``acc`` holds exact integers in any real dtype.
+
+    ``fl(acc)`` is the conversion to ``m``'s dtype (nearest even), the same
+    for an int32 accumulator and for a float64 or float32 array holding it.
+    Where ``m``'s dtype holds every integer in play exactly (``qmin``,
+    ``qmax``, ``z`` and ``qmin - z``, ``qmax - z`` within ``2**24`` in
+    float32, ``2**53`` in float64), all of it runs in place in that dtype, in
+    cache-sized blocks: ``v = fl(acc) * M``, ``R(v)`` (an integer or
+    ``±inf``), the clamp to ``[qmin - z, qmax - z]`` (exact: the bounds are
+    integers of the dtype), ``+ z`` (an exact sum: an integer in
+    ``[qmin, qmax]``), the cast; ``clamp(R + z, qmin, qmax) = clamp(R, qmin
+    - z, qmax - z) + z`` in integers. Otherwise through int64, in one piece.
+    """
+    dt = m.dtype
+    shape = np.broadcast_shapes(acc.shape, m.shape, z.shape)
+    zlo, zhi = (int(z.min()), int(z.max())) if z.size else (0, 0)
+    if max(abs(lo), abs(hi), abs(zlo), abs(zhi), abs(lo - zhi), abs(hi - zlo)) > _EXACT[dt]:
+        a, mm, zz = np.broadcast_arrays(acc, m, z)
+        with np.errstate(over="ignore"):
+            v = a.astype(dt) * mm
+        r = round_to_integer(v, rounding)  # type: ignore[arg-type]
+        limit = float(2**62)  # integers and powers of two: exact in both dtypes
+        r64 = np.clip(r, -limit, limit).astype(np.int64)
+        return np.clip(r64 + zz, lo, hi).astype(storage_dtype(lo, hi))
+    out = np.empty(shape, storage_dtype(lo, hi))
+    a, mm = np.broadcast_to(acc, shape), np.broadcast_to(m, shape)
+    if z.ndim:  # per channel: the clamp bounds and the zero point as arrays of the dtype
+        zb = (np.broadcast_to((lo - z).astype(dt), shape), np.broadcast_to((hi - z).astype(dt), shape))
+        zf = np.broadcast_to(z.astype(dt), shape)
+    sig = (dt.char, dt.char, dt.char)  # the loop of dt: inputs converted to dt, arithmetic in dt
+    for idx in _blocks(shape):
+        v = np.empty(np.shape(a[idx]), dt)
+        with np.errstate(over="ignore"):  # fl(acc) in dt, then one product in dt
+            np.multiply(a[idx], mm[idx], out=v, signature=sig, casting="unsafe")
+        if rounding == "half_even":
+            np.rint(v, out=v)
+        else:
+            round_to_integer(v, rounding, out=v)  # type: ignore[arg-type]
+        if z.ndim:
+            np.clip(v, zb[0][idx], zb[1][idx], out=v)
+            np.add(v, zf[idx], out=out[(*idx, ...)], signature=sig, casting="unsafe")  # + z, cast
+        else:
+            np.clip(v, lo - zlo, hi - zlo, out=v)
+            np.add(v, dt.type(zlo), out=out[(*idx, ...)], signature=sig, casting="unsafe")
+    return out

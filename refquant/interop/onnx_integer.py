@@ -61,8 +61,13 @@ from refquant._validate import (
     check_scale_cast,
     show_values,
 )
-from refquant.integer.matmul import integer_matmul
-from refquant.integer.requantize import requantization_multiplier, requantize_float
+from refquant.integer.matmul import _exact_sums
+from refquant.integer.requantize import (
+    _blocks,
+    _float_requantize,
+    requantization_multiplier,
+    requantize_float,
+)
 
 __all__ = ["OVERFLOW", "REQUANTIZE", "matmul_integer", "qgemm", "qlinear_matmul"]
 
@@ -314,7 +319,7 @@ def qgemm(
     _same_scale_dtype("qgemm", sa, sb, *(() if sy is None else (sy,)))
     acc = _accumulate(a, b, za, zb, overflow)
     if c is not None:
-        acc = _wrap(acc + _bias(c, acc.shape), overflow)
+        acc = _wrap(acc.astype(np.int64) + _bias(c, acc.shape), overflow)
     factors = (np.asarray(alpha32), sa, sb)
     if sy is None:
         return _to_float32(acc, factors, requantize)
@@ -453,8 +458,8 @@ def _wrap(acc: NDArray[np.int64], overflow: str) -> NDArray[np.int64]:
 
 def _accumulate(
     a: NDArray[Any], b: NDArray[Any], za: NDArray[np.int64], zb: NDArray[np.int64], overflow: str
-) -> NDArray[np.int64]:
-    """The exact sums of ``(a - za) (b - zb)`` (:func:`refquant.integer.integer_matmul`), wrapped to int32."""
+) -> NDArray[Any]:
+    """The exact sums of ``(a - za) (b - zb)`` wrapped to int32, in the dtype BLAS (or int64) gave them."""
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     try:
         np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -465,8 +470,10 @@ def _accumulate(
         raise ValueError(f"a of shape {a.shape} and b of shape {b.shape} do not multiply (numpy.matmul)")
     za_rows = za[..., 0] if za.ndim else za  # (..., M, 1) -> (..., M): integer_matmul's per-row layout
     zb_cols = zb[..., 0, :] if zb.ndim > 1 else zb  # (..., 1, N) -> (..., N)
-    acc = np.asarray(integer_matmul(a, b, za_rows, zb_cols, accumulate="int64"))
-    return acc if k_b * 255 * 255 < 2**31 else _wrap(acc, overflow)  # |a - za|, |b - zb| <= 255
+    acc = _exact_sums(a, b, za_rows, zb_cols, "int64")  # exact integers, in float32, float64 or int64
+    if k_b * 255 * 255 < 2**31:  # |a - za|, |b - zb| <= 255: within int32, used as computed
+        return acc
+    return _wrap(acc.astype(np.int64), overflow)
 
 
 def _multiplier(factors: tuple[NDArray[Any], ...], sy: NDArray[Any] | None) -> NDArray[Any]:
@@ -482,7 +489,7 @@ def _multiplier(factors: tuple[NDArray[Any], ...], sy: NDArray[Any] | None) -> N
 
 
 def _requantize(
-    acc: NDArray[np.int64],
+    acc: NDArray[Any],
     factors: tuple[NDArray[Any], ...],
     sy: NDArray[Any],
     zy: int,
@@ -495,15 +502,16 @@ def _requantize(
         return _requantize(acc.reshape(1), factors, sy, zy, out, how, m).reshape(())
     lo, hi = _RANGE[out]
     if how == "spec":
-        q = _round_exact(acc, factors, sy) + zy
-    elif how == "onnxruntime":
+        return _round_exact(acc, factors, sy, zy, out)
+    if how == "onnxruntime":
         # refquant.integer's float32 requantization (MLAS); a multiplier <= 0 (QGemm's alpha) by symmetry:
         # fl(x * -m) = -fl(x * m), and rounding half to even is an odd function
         assert m is not None
         if np.all(m > 0):
-            return requantize_float(acc, m, zy, lo, hi).astype(out)
+            y = _float_requantize(acc, m, np.asarray(zy, np.int64), lo, hi, "half_even")
+            return y.astype(out, copy=False)
         pos = np.where(m == 0, np.float32(1), np.abs(m)).astype(np.float32)
-        r = requantize_float(acc, pos, 0, -(2**31), 2**31 - 1).astype(np.int64)
+        r = requantize_float(acc.astype(np.int64), pos, 0, -(2**31), 2**31 - 1).astype(np.int64)
         q = np.sign(m).astype(np.int64) * r + zy
     else:
         assert m is not None
@@ -512,39 +520,45 @@ def _requantize(
 
 
 def _round_exact(
-    n: NDArray[np.int64], factors: tuple[NDArray[Any], ...], sy: NDArray[Any]
-) -> NDArray[np.int64]:
-    """``rne(n * prod(factors) / sy)`` exactly, clipped to ``[-2**10, 2**10]``.
+    n: NDArray[Any], factors: tuple[NDArray[Any], ...], sy: NDArray[Any], zy: int, out: np.dtype[Any]
+) -> NDArray[Any]:
+    """``saturate(rne(n * prod(factors) / sy) + zy)`` exactly in ``out`` (``n``: integers in a real dtype).
 
     ``t = n * m64`` in float64, ``m64`` from at most two roundings and ``t``
     one more: ``|t - exact| < 4 * 2**-53 * |exact|``, below ``2**-41`` when
-    ``|t| <= 2**10``. So ``rint(t)`` is exact unless ``t`` lies within
-    ``2**-36`` of a half; such a ``t`` is still exact if ``m64`` is the exact
-    multiplier and ``n * m64`` was not rounded (an FMA residual of 0); the
-    rest are rounded as :class:`fractions.Fraction`.
+    ``|t| <= 2**10`` (beyond, every output saturates). So ``rint(t)`` is
+    exact unless ``t`` lies within ``2**-36`` of a half (``|t - rint(t)| >=
+    1/2 - 2**-36``, a difference float64 forms exactly); such a ``t`` is still
+    exact if ``m64`` is the exact multiplier and ``n * m64`` was not rounded
+    (an FMA residual of 0); the rest are rounded as :class:`fractions.Fraction`.
+    In cache-sized blocks; clamping to ``[qmin - zy, qmax - zy]`` before
+    adding ``zy`` is exact (integers).
     """
+    lo, hi = _RANGE[out]
     m64 = _product64(factors) / sy.astype(np.float64)
-    t = n * m64
-    q = np.clip(np.rint(t), -_CAP, _CAP).astype(np.int64)
-    suspect = (np.abs(t) <= _CAP) & (np.abs(t - np.floor(t) - 0.5) <= 2.0**-36)
-    if not suspect.any():
-        return q
-    fs = np.broadcast_arrays(*factors, sy, m64)  # the multiplier's own shape, not t's
-    m_exact = np.array(
-        [
-            _frac(v[:-2]) / Fraction(float(v[-2])) == Fraction(float(v[-1]))
-            for v in zip(*(f.ravel() for f in fs), strict=True)
-        ]
-    ).reshape(fs[0].shape)
-    idx = np.nonzero(suspect)
-    n_i, t_i = n[idx], t[idx]
-    m_i = np.broadcast_to(m64, t.shape)[idx]
-    exact = np.broadcast_to(m_exact, t.shape)[idx] & (fma_float64(n_i.astype(np.float64), m_i, -t_i) == 0)
-    cols = [np.broadcast_to(f, t.shape)[idx] for f in (*factors, sy)]
-    for i in np.nonzero(~exact)[0]:
-        m = _frac([c[i] for c in cols[:-1]]) / Fraction(float(cols[-1][i]))
-        q[tuple(j[i] for j in idx)] = max(-_CAP, min(_CAP, round(Fraction(int(n_i[i])) * m)))
-    return q
+    shape = np.broadcast_shapes(n.shape, m64.shape)
+    res = np.empty(shape, out)
+    nb, mb = np.broadcast_to(n, shape), np.broadcast_to(m64, shape)
+    m_ok = None
+    for blk in _blocks(shape):
+        t = np.multiply(nb[blk], mb[blk], dtype=np.float64)
+        q = np.rint(t)
+        d = t - q
+        if d.size and np.abs(d, out=d).max() >= 0.5 - 2.0**-36:  # one reduction: the suspects are rare
+            idx = np.nonzero((d >= 0.5 - 2.0**-36) & (np.abs(t) <= _CAP))
+            if m_ok is None:  # whether m64 is prod(factors) / sy exactly, in the multiplier's own shape
+                vs = zip(*(f.ravel() for f in np.broadcast_arrays(*factors, sy, m64)), strict=True)
+                m_ok = np.reshape([_frac(v[:-2]) / _frac(v[-2:-1]) == _frac(v[-1:]) for v in vs], m64.shape)
+            n_i, t_i = nb[blk][idx], t[idx]
+            fma = fma_float64(n_i.astype(np.float64), mb[blk][idx], -t_i)
+            exact = np.broadcast_to(m_ok, shape)[blk][idx] & (fma == 0)
+            cols = [np.broadcast_to(f, shape)[blk][idx] for f in (*factors, sy)]
+            for i in np.nonzero(~exact)[0]:
+                m = _frac([c[i] for c in cols[:-1]]) / Fraction(float(cols[-1][i]))
+                q[tuple(j[i] for j in idx)] = max(-_CAP, min(_CAP, round(Fraction(int(n_i[i])) * m)))
+        np.clip(q, lo - zy, hi - zy, out=q)
+        np.add(q, float(zy), out=res[(*blk, ...)], casting="unsafe")  # + zy (exact: integers), the cast
+    return res
 
 
 def _to_float32(acc: NDArray[np.int64], factors: tuple[NDArray[Any], ...], how: str) -> NDArray[np.float32]:

@@ -378,6 +378,11 @@ def integer_forward(
             acc = integer_matmul(x, L.weight.T, L.input_zero_point, 0)
         log((f"layer{i}.matmul", acc))
         acc = acc.astype(np.int64) + L.bias
+        if acc.size and (acc.min() < -(2**31) or acc.max() >= 2**31):
+            raise ValueError(
+                f"layer {i}: the accumulator (x_q - z_in) W_q^T + b_q leaves int32 (range "
+                f"[{acc.min()}, {acc.max()}]; its int32 bias is {L.bias.min()}..{L.bias.max()})"
+            )
         log((f"layer{i}.accumulator", acc))
         x = requantize_fixed(
             acc, L.multiplier, L.shift, L.output_zero_point, L.qmin, L.qmax, rounding=model.rounding
@@ -451,7 +456,7 @@ def _fixed_in_float(acc: NDArray[np.float64], L: IntegerLinear, rounding: str) -
         return y
     left, right = np.maximum(s, 0), np.maximum(-s, 0)
     x = acc * 2.0**left
-    if np.any(np.abs(x) > _I32[1]):
+    if np.any((x < _I32[0]) | (x > _I32[1])):  # INT32_MIN itself is an int32
         raise ValueError("acc * 2**shift must fit int32 for rounding='double'")
     high = _floor_half(x, q, np.full_like(s, 31), True)  # SRDHM: nearest, ties up (q >= 0)
     h = np.abs(high)

@@ -220,3 +220,162 @@ def test_inputs_untouched_and_bad_arguments() -> None:
         integer_matmul(a, b, accumulate="float64")
     with pytest.raises(ValueError, match="a"):
         integer_matmul(np.array([[2**32]], np.int64), np.array([[1]], np.int64))
+
+
+# --------------------------------------------------------------------------- K-sliced float32 products
+
+
+def spy_slices(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the slice length of every K-sliced float32 product integer_matmul runs."""
+    from refquant.integer import matmul
+
+    calls: list[int] = []
+    real = matmul._sliced_matmul
+
+    def spy(x: np.ndarray, y: np.ndarray, split: int) -> np.ndarray:
+        calls.append(split)
+        return real(x, y, split)
+
+    monkeypatch.setattr(matmul, "_sliced_matmul", spy)
+    return calls
+
+
+def test_k_slices_are_exact_at_their_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # uint8 x int8, zero points 0: |products| <= 255 * 128 = 32640, so a slice holds 2**24 // 32640 = 514
+    # terms (514 * 32640 = 16776960 <= 2**24 < 515 * 32640). K = 1028: two slices of 514, and row 0's
+    # sums reach -16776960 in each slice and -33553920 in all, beyond float32's exact integers (2**24).
+    # Row 1 alternates 255 and 0 against a column alternating -128 and 127; row 2 ends odd (255 * 127).
+    calls = spy_slices(monkeypatch)
+    k = 1028
+    a = np.full((3, k), 255, np.uint8)
+    a[1, 1::2] = 0
+    b = np.full((k, 2), -128, np.int8)
+    b[1::2, 1] = 127
+    b[-1, 0] = 127
+    want = ref(a, b)
+    assert calls == [] and int(want[0, 0]) == -(k - 1) * 32640 + 255 * 127  # an odd sum beyond 2**24
+    got = integer_matmul(a, b)
+    assert calls == [514] and got.dtype == np.int32 and np.array_equal(got, want)
+    # one float32 product over all of K would round it (the reason for the slices)
+    assert not np.array_equal(a.astype(np.float32) @ b.astype(np.float32), want.astype(np.float64))
+
+
+def test_k_slices_with_per_row_and_per_column_zero_points_and_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # |a - za| <= 255 and |b - zb| <= 255: slices of 2**24 // 65025 = 258 terms; K = 1500 takes 6 of 250
+    calls = spy_slices(monkeypatch)
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 256, (2, 40, 1500)).astype(np.uint8)
+    b = rng.integers(-128, 128, (1500, 30)).astype(np.int8)
+    a[0, 0], b[:, 0] = 0, 127  # the extremes: (0 - 255) * (127 + 128)
+    za, zb = rng.integers(0, 256, (2, 40)), rng.integers(-128, 128, 30)
+    za[0, 0], zb[0] = 255, -128
+    got = integer_matmul(a, b, za, zb)
+    assert calls == [258] and np.array_equal(got, ref(a, b, za, zb))
+    from refquant.integer import matmul
+
+    monkeypatch.setattr(matmul, "_SLICE_BLOCK", 7 * 30)  # 2-D: in row blocks of 7 rows, the last one of 5
+    got2 = integer_matmul(a[0], b, za[0], zb, accumulate="int64")
+    assert calls == [258, 258] and got2.dtype == np.int64 and np.array_equal(got2, ref(a[0], b, za[0], zb))
+
+
+def test_too_short_slices_fall_back_to_float64(monkeypatch: pytest.MonkeyPatch) -> None:
+    # int16 x int8: |products| <= 32768 * 128 = 2**22, a slice would hold 4 terms: one float64 product
+    calls = spy_slices(monkeypatch)
+    a = np.full((2, 300), -32768, np.int16)
+    b = np.full((300, 2), -128, np.int8)
+    b[::2, 1] = 127
+    assert np.array_equal(integer_matmul(a, b), ref(a, b)) and calls == []
+
+
+def test_large_codes_with_large_zero_points_are_centered_exactly() -> None:
+    # float32 cannot hold 2**32 - 1 or 2**32 - 2 (both round to 2**32), but their difference is 1
+    a, b = np.array([[2**32 - 1]], np.uint32), np.array([[1]], np.uint32)
+    assert integer_matmul(a, b, 2**32 - 2, 0, accumulate="int64").tolist() == [[1]]
+    # a - 2**30 = [3, -5]: 3 * 7 - 5 * 11 = -34 (float32 would read 2**30 + 3 as 2**30)
+    a = np.array([[2**30 + 3, 2**30 - 5]], np.int64)
+    b = np.array([[7], [11]], np.int64)
+    assert integer_matmul(a, b, 2**30, 0).tolist() == [[-34]]
+    assert integer_matmul(b.T, a.T, 0, 2**30).tolist() == [[-34]]
+
+
+def test_raw_path_with_per_row_and_per_column_zero_points_and_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # K = 1024 int8: the raw codes' sums stay within 1024 * 128 * 128 = 2**24 (float32), the centered ones
+    # (|a - za| up to 255) do not, so the raw product and the correction terms -zb sum_k a - za (sum_k b -
+    # K zb) are used; per-row za and per-column zb make the corrections full matrices, batches broadcast
+    from refquant.integer import matmul
+
+    seen: list[object] = []
+    real = matmul._constant
+    monkeypatch.setattr(matmul, "_constant", lambda z, axis: seen.append(z.shape) or real(z, axis))
+    rng = np.random.default_rng(13)
+    a = rng.integers(-128, 128, (2, 1, 5, 1024)).astype(np.int8)
+    b = rng.integers(-128, 128, (3, 1024, 4)).astype(np.int8)
+    a[..., 0, :], b[..., 0] = -128, -128
+    za, zb = rng.integers(-128, 128, (2, 1, 5)), rng.integers(-128, 128, (3, 4))
+    za[..., 0], zb[..., 0] = 127, 127
+    got = integer_matmul(a, b, za, zb)
+    assert seen == [(3, 4), (2, 1, 5)] and got.shape == (2, 3, 5, 4)
+    assert np.array_equal(got, ref(a, b, za, zb))
+    seen.clear()  # per-tensor zero points: the corrections are a row and a column vector
+    assert np.array_equal(integer_matmul(a[0, 0], b[0], -3, 5), ref(a[0, 0], b[0], -3, 5)) and len(seen) == 2
+
+
+def test_raw_path_corrections_beyond_2_pow_53_stay_in_int64() -> None:
+    # codes 1..8 and zero points 2**29: the raw sums are tiny (float32), the corrections reach about
+    # 4 * 2**58 = 2**60, beyond float64's exact integers, so they are formed in int64 (Python ints: reference)
+    a = np.array([[1, 2, 3, 4]], np.int64)
+    b = np.array([[5], [6], [7], [8]], np.int64)
+    z = 2**29
+    want = sum((x - z) * (y - z) for x, y in zip([1, 2, 3, 4], [5, 6, 7, 8], strict=True))
+    assert want > 2**53
+    assert integer_matmul(a, b, z, z, accumulate="int64").tolist() == [[want]]
+    assert integer_matmul(a, b, z, 0, accumulate="int64").tolist() == [[70 - z * 26]]
+
+
+def test_empty_1d_operands_lose_their_dimension_as_in_numpy() -> None:
+    # K = 0: the sums are 0, in numpy.matmul's shapes: (0,) @ (0, 5) -> (5,), (0,) @ (0,) -> ()
+    v, w = np.zeros(0, np.int8), np.zeros((0, 5), np.int8)
+    assert integer_matmul(v, w, 3, 1).shape == (5,) and integer_matmul(w.T, v).shape == (5,)
+    assert integer_matmul(v, v).shape == () and int(integer_matmul(v, v)) == 0
+
+
+def test_shifted_codes_reach_2_pow_24_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    # uint8 activations with zero point 0 (after a ReLU) times int8 weights, K = 1024: the centered
+    # products reach 255 * 128 = 32640 (sums to 3.3e7, beyond 2**24), but the codes shifted to the middle
+    # of their range, a - 128 in [-128, 127], give products within 16384 and sums within 1024 * 16384 =
+    # 2**24, reached exactly by the row of zeros against the column of -128 (one float32 product); the
+    # correction +128 * sum_k b is exact in float64. Row 0 (all 255) against it: -1024 * 255 * 128.
+    calls = spy_slices(monkeypatch)
+    from refquant.integer import matmul
+
+    shifts: list[object] = []
+    real = matmul._constant
+    monkeypatch.setattr(matmul, "_constant", lambda z, axis: shifts.append(z.shape) or real(z, axis))
+    k = 1024
+    a = np.full((3, k), 255, np.uint8)
+    a[1] = 0
+    a[2, ::2] = 7
+    b = np.full((k, 2), -128, np.int8)
+    b[1::3, 1] = 127
+    want = ref(a, b)
+    assert int(want[1, 0]) == 0 and int(want[0, 0]) == -k * 255 * 128
+    got = integer_matmul(a, b)
+    assert calls == [] and len(shifts) == 2 and np.array_equal(got, want)
+    # the shifted sums themselves: (0 - 128) * (-128) * 1024 = 2**24
+    assert int(ref(a, b, 128, 0)[1, 0]) == 2**24
+
+
+def test_shifted_codes_with_per_row_and_per_column_zero_points() -> None:
+    # a - za = (a - 128) - (za - 128): per-row differences and per-column zb in the correction terms
+    rng = np.random.default_rng(17)
+    a = rng.integers(0, 256, (33, 1024)).astype(np.uint8)
+    b = rng.integers(-128, 128, (1024, 21)).astype(np.int8)
+    a[0], b[:, 0] = 0, -128
+    za, zb = rng.integers(0, 256, 33), rng.integers(-128, 128, 21)
+    assert np.array_equal(integer_matmul(a, b, za, zb), ref(a, b, za, zb))
+    assert np.array_equal(integer_matmul(a, b, za, 0), ref(a, b, za, 0))
+    assert np.array_equal(integer_matmul(a, b, 0, zb), ref(a, b, 0, zb))

@@ -196,3 +196,63 @@ def test_requantize_fixed_rejects_bad_arguments() -> None:
         requantize_fixed([1], 2**30, 0, 0, -128.0, 127)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="qmax"):
         requantize_fixed([1], 2**30, 0, 0, 0, 2**31)
+
+
+# --------------------------------------------------------------------------- requantize_float, blocked
+
+
+def test_requantize_float32_product_is_rounded_before_the_integer_rounding() -> None:
+    # M = 13687751 * 2**-23 (a float32), acc = 4696928: the exact product is 7664010 + 166589/262144
+    # (7664010.635...). float32's spacing in [2**22, 2**23) is 1/2 and 7664010.5 is nearer, so
+    # fl32(acc * M) = 7664010.5, a tie, to even: 7664010. In float64 (M's value, double arithmetic) the
+    # product keeps its fraction .635 and rounds to 7664011: a float64 product cast afterwards would be wrong.
+    m32 = F32(Fraction(13687751, 2**23))
+    assert Fraction(float(m32)) == Fraction(13687751, 2**23)
+    assert Fraction(4696928) * Fraction(float(m32)) == 7664010 + Fraction(166589, 262144)
+    for acc in (4696928, np.array([4696928], np.int64), np.array([4696928], np.int32)):
+        assert int(np.ravel(requantize_float(acc, m32, 0, -(2**31), 2**31 - 1))[0]) == 7664010
+    assert int(requantize_float(4696928, np.float64(m32), 0, -(2**31), 2**31 - 1)) == 7664011
+
+
+def test_requantize_float_zero_points_beyond_float32_take_the_int64_path() -> None:
+    # z = 2**25 + 1 is not a float32 (it would round to 2**25): 0 * 1 + z = 2**25 + 1 exactly
+    assert int(requantize_float(0, F32(1), 2**25 + 1, -(2**31), 2**31 - 1)) == 2**25 + 1
+    # qmin - z = -2**25 - 128 is not a float32 either: -2**27 * 0.25 + 2**25 = 0; 0 + 2**25 clamps to 127
+    assert requantize_float([0, -(2**27)], F32(0.25), 2**25, -128, 127).tolist() == [127, 0]
+    # per channel, one zero point out of float32's exact range: the whole call takes the int64 path
+    got = requantize_float([[6, 6]], F32(0.5), [0, 2**24 + 1], -(2**31), 2**31 - 1)
+    assert got.tolist() == [[3, 2**24 + 4]]
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 2**16])
+@pytest.mark.parametrize("shape", [(), (5,), (3, 0), (0, 4), (13, 11), (2, 3, 17), (1, 1, 200)])
+def test_requantize_float_blocks_cover_every_element(
+    monkeypatch: pytest.MonkeyPatch, block: int, shape: tuple[int, ...]
+) -> None:
+    # tiny blocks (ragged at every axis) must give the scalar loop's values at every position
+    from refquant.integer import requantize as rq
+
+    monkeypatch.setattr(rq, "_BLOCK", block)
+    rng = np.random.default_rng(block + len(shape))
+    acc = rng.integers(-5000, 5000, shape).astype(np.int32)
+    last = shape[-1:] if shape else ()
+    m = (rng.integers(1, 64, last) / 32).astype(F32)  # multiples of 1/32: many exact ties
+    z = rng.integers(-20, 20, last)
+    for away in (False, True):
+        got = requantize_float(acc, m, z, -128, 127, rounding="half_away" if away else "half_even")
+        mm, zz = np.broadcast_to(m, acc.shape), np.broadcast_to(z, acc.shape)
+        want = [
+            scalar_float_requantize(int(acc[i]), mm[i], int(zz[i]), -128, 127, away)
+            for i in np.ndindex(shape)
+        ]
+        assert got.shape == shape and got.ravel().tolist() == want
+
+
+@given(shape=st.lists(st.integers(0, 5), max_size=4), size=st.integers(1, 40))
+def test_blocks_partition_the_array_in_c_order(shape: list[int], size: int) -> None:
+    from refquant.integer.requantize import _blocks
+
+    x = np.arange(math.prod(shape)).reshape(shape)
+    seen = [x[b].ravel() for b in _blocks(tuple(shape), size)]
+    assert np.array_equal(np.concatenate(seen) if seen else np.zeros(0, int), x.ravel())  # none: empty
+    assert all(s.size <= size for s in seen)  # about prod(shape) / size blocks, none larger than size

@@ -412,3 +412,103 @@ def test_qgemm_rejects(kwargs: dict[str, Any], error: type, match: str) -> None:
     base: dict[str, Any] = dict(a=A2, a_scale=F32(1), a_zero_point=U8(0), b=B2, b_scale=F32(1))
     with pytest.raises(error, match=match):
         qgemm(**(base | kwargs))
+
+
+# ---------------------------------------------------------------- blocked requantization, float accumulators
+
+
+def rne_dyadic(acc: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``rne(acc * 2**-shift)`` in int64 arithmetic: floor, remainder, half to even (shift >= 1)."""
+    q = acc >> shift
+    r, half = acc - (q << shift), 1 << (shift - 1)
+    return q + ((r > half) | ((r == half) & (q % 2 == 1)))
+
+
+@pytest.mark.parametrize("block", [None, 97])
+def test_qlinear_dense_ties_across_blocks(monkeypatch: pytest.MonkeyPatch, block: int | None) -> None:
+    # 300 x 250 outputs (more than one 2**16 block, or 97-element blocks), per-column dyadic multipliers
+    # m = 2**-shift (a_scale 0.5, b_scale 2**-1..2**-3, y_scale 1): ties at every acc = 2**(shift-1) mod
+    # 2**shift, exact in all three semantics (|acc| <= 4 * 20 * 10 = 800 < 2**24), so all equal rne_dyadic
+    # (y_zero_point 4 is even: onnx.reference rounds acc * m + 4, which ties to even like acc * m)
+    from refquant.integer import requantize
+
+    if block is not None:
+        monkeypatch.setattr(requantize, "_BLOCK", block)
+    rng = np.random.default_rng(9)
+    a, b = rng.integers(0, 21, (300, 4)).astype(U8), rng.integers(-10, 11, (4, 250)).astype(I8)
+    shift = rng.integers(2, 5, 250)
+    sb = (2.0 ** -(shift - 1)).astype(F32)
+    acc = ref_acc(a, b, 10, 0).astype(np.int64)
+    want = np.clip(rne_dyadic(acc, shift) + 4, -128, 127).astype(I8)
+    ties = (acc % (1 << shift)) == (1 << (shift - 1))
+    assert ties.sum() > 5000
+    for how in ("spec", "onnx_reference", "onnxruntime"):
+        y = qlinear_matmul(a, F32(0.5), U8(10), b, sb, np.zeros(250, I8), F32(1), I8(4), requantize=how)
+        np.testing.assert_array_equal(y, want)
+
+
+def test_qlinear_spec_near_ties_in_small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # inexact multipliers and 13-element blocks: every block's suspects are decided as Fraction decides
+    from refquant.integer import requantize
+
+    monkeypatch.setattr(requantize, "_BLOCK", 13)
+    rng = np.random.default_rng(4)
+    a, b = codes(rng, (17, 6), U8), codes(rng, (6, 11), I8)
+    sb = rng.choice([0.3, 0.7, 0.0123], 11).astype(F32)
+    sa, sy, zy = F32(0.1), F32(37.3), U8(100)
+    m = np.array([Fraction(float(sa)) * Fraction(float(s)) / Fraction(float(sy)) for s in sb], object)
+    y = qlinear_matmul(a, sa, U8(7), b, sb, np.zeros(11, I8), sy, zy)
+    np.testing.assert_array_equal(y, ref_spec(ref_acc(a, b, 7, 0), m, 100, U8))
+
+
+def test_qlinear_k_sliced_accumulators_beyond_2_pow_24(monkeypatch: pytest.MonkeyPatch) -> None:
+    # uint8 x int8 with zero points 0 and K = 1100: |a b| <= 255 * 128 = 32640 and the codes span their
+    # whole types (a 0 and a 255, a -128 and a 127), so no shift of the codes keeps the sums within 2**24:
+    # the accumulators (about 2.3e7 here) come from float32 products of K-slices of at most 2**24 // 32640
+    # = 514 terms (three of 367), summed in float64. ORT converts each exact int32 accumulator to float32
+    # (nearest even) before the float32 product: the reference does that from the int64 accumulators; the
+    # spec is Fraction's.
+    from refquant.integer import matmul
+
+    calls: list[int] = []
+    real = matmul._sliced_matmul
+    monkeypatch.setattr(
+        matmul, "_sliced_matmul", lambda x, y, split: calls.append(split) or real(x, y, split)
+    )
+    rng = np.random.default_rng(12)
+    a, b = rng.integers(200, 256, (6, 1100)).astype(U8), rng.integers(60, 128, (1100, 5)).astype(I8)
+    a[5, 0], b[0, 4] = 0, -128
+    acc = ref_acc(a, b).astype(np.int64)
+    assert acc[:5, :4].min() > 2**24 and not np.array_equal(acc.astype(F32).astype(np.int64), acc)
+    sa, sb, sy = F32(1), F32(1), F32(3e5)
+    m32 = F32(sa * sb) / sy
+    want = np.clip(np.rint(acc.astype(F32) * m32) + 128, 0, 255).astype(U8)
+    y = qlinear_matmul(a, sa, U8(0), b, sb, I8(0), sy, U8(128), requantize="onnxruntime")
+    np.testing.assert_array_equal(y, want)
+    m = np.array(Fraction(float(sa)) * Fraction(float(sb)) / Fraction(float(sy)), object)
+    y = qlinear_matmul(a, sa, U8(0), b, sb, I8(0), sy, U8(128))
+    np.testing.assert_array_equal(y, ref_spec(acc, m, 128, U8))
+    np.testing.assert_array_equal(matmul_integer(a, b), acc.astype(np.int32))
+    assert calls == [514] * 3
+
+
+def test_qlinear_spec_suspects_decided_exactly_in_small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a_scale = 1 + 2**-23, b_scale = 1 - 2**-23, y_scale = 2: m = (1 - 2**-46) / 2 exactly (float64 holds
+    # it), so every odd acc gives acc / 2 -+ |acc| 2**-47, within 2**-36 of a half: each one is a suspect,
+    # and its exact rounding is toward zero ((acc - 1) / 2 for acc > 0). In 13-element blocks. ORT's
+    # float32 multiplier fl(1 - 2**-46) / 2 = 1/2 makes them ties instead, to even.
+    from refquant.integer import requantize
+
+    monkeypatch.setattr(requantize, "_BLOCK", 13)
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(0, 10, (20, 3)).astype(U8), rng.integers(-9, 10, (3, 9)).astype(I8)
+    sa, sb, sy = F32(1 + 2.0**-23), F32(1 - 2.0**-23), F32(2)
+    acc = ref_acc(a, b).astype(np.int64)
+    odd = acc % 2 == 1
+    assert odd.sum() > 40 and np.abs(acc).max() < 2**8
+    y = qlinear_matmul(a, sa, U8(0), b, sb, I8(0), sy, I8(0))
+    m = np.array(Fraction(float(sa)) * Fraction(float(sb)) / 2, object)
+    np.testing.assert_array_equal(y, ref_spec(acc, m, 0, I8))
+    np.testing.assert_array_equal(y[odd], np.trunc(acc[odd] / 2))  # toward zero
+    y32 = qlinear_matmul(a, sa, U8(0), b, sb, I8(0), sy, I8(0), requantize="onnxruntime")
+    np.testing.assert_array_equal(y32, rne_dyadic(acc, np.array(1)))

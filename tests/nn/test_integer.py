@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from refquant.integer import multiply_by_quantized_multiplier
@@ -92,9 +92,16 @@ def _codes(m: I.IntegerMLP, logits: np.ndarray) -> np.ndarray:
 
 @settings(max_examples=60)
 @given(MODELS)
+@example((24055982, [1, 1, 1, 1], "int8", "double"))  # a saturated int32 bias: the accumulator leaves int32
 def test_fixed_simulation_equals_the_integer_model(args: tuple) -> None:
     m, x = _model(*args)
-    y = integer_forward(m, quantize_input(m, x))
+    try:
+        y = integer_forward(m, quantize_input(m, x))
+    except ValueError as e:  # an accumulator beyond int32 (a saturated int32 bias): both refuse
+        assert "leaves int32" in str(e)
+        with pytest.raises(ValueError, match="int32"):
+            simulate_forward(m, x)
+        return
     sim = simulate_forward(m, x)
     assert np.array_equal(_codes(m, sim), y)
     assert np.array_equal(sim.astype(np.float32), dequantize_output(m, y))
@@ -234,3 +241,18 @@ def test_bad_calibration_and_inputs_raise() -> None:
         integer_forward("model", np.zeros((1, 2), np.int8))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="kernel"):
         integer_forward(m, np.zeros((1, 2), np.int8), kernel="float")
+
+
+def test_an_accumulator_beyond_int32_raises_instead_of_wrapping() -> None:
+    import dataclasses
+
+    m, x = _model(24055982, [1, 1, 1, 1], "int8", "double")  # its last bias saturates at INT32_MIN
+    last = m.layers[-1]
+    assert last.bias.tolist() == [-(2**31)]
+    integer_forward(m, quantize_input(m, x))  # INT32_MIN itself is an int32 accumulator
+    # its input codes are all -128: with z_in = 127 and a weight of 1 the accumulator is INT32_MIN - 255
+    w = np.full_like(last.weight, 1)
+    layer = dataclasses.replace(last, weight=w, input_zero_point=127)
+    bad = dataclasses.replace(m, layers=(*m.layers[:-1], layer))
+    with pytest.raises(ValueError, match="leaves int32"):
+        integer_forward(bad, quantize_input(bad, x))
