@@ -272,6 +272,10 @@ def compare(
     mixed dtypes, a check that every value is on the grid (bit operations
     over cache-sized chunks).
 
+    Source: the ULP as the count of representable values between two floats
+    (``numpy.testing.assert_array_max_ulp``'s ``nulp``, made exact across
+    signs, for NaN and on the low-precision grids of :mod:`refquant.floats`).
+
     Examples
     --------
     >>> c = compare([3, -128, 7, 0], [3, 127, 6, 0])

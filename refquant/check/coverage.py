@@ -184,6 +184,7 @@ def coverage(
 
     Notes
     -----
+    Source: the knobs of :func:`refquant.quantize` (docs/spec/affine.md).
     With ``y = fl(x/s)`` and ``r = rint(y)``, the reference code is
     ``clip(r, qmin - z, qmax - z) + z``. A tie is ``|y - trunc(y)| = 1/2``
     (the fraction of a float is exact); it reaches the output when

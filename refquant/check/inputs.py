@@ -245,7 +245,9 @@ def quantize_inputs(
     The classes and how the ties are found: :func:`quantize_input_classes`.
     Without ``count`` a per-channel result pads every channel with its own
     random values to the longest channel. Inputs are not modified; the same
-    ``rng`` state gives the same result.
+    ``rng`` state gives the same result. Source: the quantizer of
+    :func:`refquant.quantize` and the op orders of docs/spec/affine.md
+    ("Where the frameworks differ"), whose ties these inputs place.
 
     Examples
     --------
