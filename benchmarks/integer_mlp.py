@@ -4,7 +4,7 @@ The demo's MLP (64-128-128-10, 8 float epochs, seed 0) converted by
 ``refquant.nn.integer.convert_to_integer``: the integer core with NumPy's int32
 matmul (``kernel="integer"``, no float) and through exact float BLAS
 (``kernel="blas"``), against the float MLP's forward, and the exported graph
-(``refquant.recipes.integer.integer_graph``) in ONNX Runtime if it is installed.
+(``refquant.recipes.integer_onnx.integer_graph``) in ONNX Runtime if it is installed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from refquant.datasets import load_digits
 from refquant.nn.integer import convert_to_integer, integer_forward, quantize_input
 from refquant.nn.mlp import init_mlp, mlp_forward
 from refquant.nn.train import Model, train
-from refquant.recipes.integer import integer_graph
+from refquant.recipes.integer_onnx import integer_graph
 
 
 def main() -> None:

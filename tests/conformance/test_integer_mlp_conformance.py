@@ -1,4 +1,4 @@
-"""The integer-only MLP exported to ONNX (refquant.recipes.integer.integer_graph) and run in ONNX Runtime.
+"""The integer-only MLP exported to ONNX (recipes.integer_onnx.integer_graph) and run in ONNX Runtime.
 
 The graph (MatMulInteger, Add, Cast, Mul, Relu, QuantizeLinear) requantizes
 through a float32 multiplier: ONNX has no fixed-point multiplier op. So ONNX
@@ -34,7 +34,7 @@ from refquant.nn.integer import (  # noqa: E402
 )
 from refquant.nn.mlp import init_mlp  # noqa: E402
 from refquant.nn.train import Model, train  # noqa: E402
-from refquant.recipes.integer import integer_graph  # noqa: E402
+from refquant.recipes.integer_onnx import integer_graph  # noqa: E402
 
 TYPES = {"int8": TensorProto.INT8, "uint8": TensorProto.UINT8, "float32": TensorProto.FLOAT}
 
