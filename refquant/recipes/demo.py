@@ -137,8 +137,8 @@ def run_demo(
         "sweep": [{"weight_bits", "activation_bits", "accuracy"}]}`` (no
         ``"sweep"`` if not asked); rows in the order of :data:`METHODS`. The
         ``integer-only-int8`` row adds ``identical_to_fake_quant``,
-        ``max_lsb_fake_quant``, ``identical_to_float_requant`` and
-        ``max_lsb_float_requant`` (:func:`refquant.recipes.integer.integer_row`).
+        ``max_lsb_fake_quant`` and the ``onnxruntime_*`` figures
+        (:func:`refquant.recipes.integer.integer_row`).
 
     Examples
     --------
@@ -255,6 +255,8 @@ def _sweep(model: Model, calib: list[Any], data: Any) -> list[dict[str, Any]]:
 def format_table(result: dict[str, Any]) -> str:
     """The demo's table: method, bits, sparsity, parameters, accuracy and change from float.
 
+    Rows with agreement figures (``integer-only-int8``) add lines below the table.
+
     Examples
     --------
     >>> r = {"float_accuracy": 0.9, "rows": [{"method": "float32", "weight_bits": None,
@@ -274,7 +276,31 @@ def format_table(result: dict[str, Any]) -> str:
             f"{r['method']:<24} {wb:>9} {ab:>6} {r['sparsity']:>9.2f} {r['params']:>7} {r['accuracy']:>8.4f}"
             f" {change:>+8.2f}"
         )
+    lines += [line for r in result["rows"] if "identical_to_fake_quant" in r for line in _integer_notes(r)]
     return "\n".join(lines)
+
+
+def _integer_notes(r: dict[str, Any]) -> list[str]:
+    """The integer-only row's agreement figures, below the table."""
+    out = [
+        f"{r['method']}: run on integers alone; predictions identical to the fake-quantized model"
+        f" {r['identical_to_fake_quant']:.4f}, largest output difference {r['max_lsb_fake_quant']} LSB"
+    ]
+    if "onnxruntime_accuracy" in r:
+        out.append(
+            f"  as ONNX Runtime runs its graph (float32 requantization):"
+            f" accuracy {r['onnxruntime_accuracy']:.4f},"
+            f" identical {r['onnxruntime_identical_to_fake_quant']:.4f},"
+            f" largest difference {r['onnxruntime_max_lsb_fake_quant']} LSB,"
+            f" {r['onnxruntime_codes_differ']} output codes differ"
+        )
+    if "requantization_differences" in r:
+        d = r["requantization_differences"]
+        out.append(
+            f"  fixed-point vs float32 requantization, all layers: {d['differ']} codes differ"
+            f" ({d['double_rounding']} double rounding, {d['ties']} ties, {d['multiplier']} multiplier)"
+        )
+    return out
 
 
 def write_json(result: dict[str, Any], path: str) -> None:
