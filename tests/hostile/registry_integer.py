@@ -1,9 +1,12 @@
-"""Registry: ``refquant.integer`` (fixed-point multipliers, SRDHM, RDBPOT, requantization, integer matmul).
+"""Registry: ``refquant.integer`` (fixed point, SRDHM, RDBPOT, requantization, integer matmul, int16 pairs).
 
 Integer arguments are attacked with the code catalogue (every integer
 dtype's limits, floats, bools, structure): the fixed-point functions take
 integer arrays only (a float array is a ``TypeError``, even with integral
 values) whose values must fit int32; shifts must lie in TFLite's limits.
+The pair-saturating matmul takes exactly the instruction's operand types
+(uint8 activations, int8 weights): every other dtype, Python lists and ints
+included, is a ``TypeError``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 
 from refquant.integer.fixedpoint import ROUNDINGS
 from refquant.integer.matmul import ACCUMULATORS
+from refquant.integer.pairs import OVERFLOWS
 from refquant.integer.requantize import ARITHMETICS, FLOAT_ROUNDINGS
 from tests.hostile.harness import (
     ACCEPT,
@@ -138,6 +142,55 @@ def _matmul_base() -> dict[str, Any]:
 def _requantize_base() -> dict[str, Any]:
     return dict(acc=np.array([[5, -2, 1000], [-(2**20), 0, 7]], np.int32), zero_point=3, qmin=-128, qmax=127)
 
+
+def _pairs_base() -> dict[str, Any]:
+    a = np.array([[255, 255, 3], [200, 7, 128]], np.uint8)
+    b = np.array([[-128, 127], [-128, 100], [5, -1]], np.int8)
+    return dict(a=a, b=b, a_zero_point=3, b_zero_point=-2)
+
+
+def _sat16(s: int) -> int:
+    return max(-32768, min(32767, s))
+
+
+def _pairs_ref(kw: dict[str, Any]) -> Any:
+    """Python ints: the clipped pair sums added, then the zero-point terms (2-D, scalar zero points)."""
+    a, b = np.asarray(kw["a"]), np.asarray(kw["b"])
+    za, zb = kw.get("a_zero_point", 0), kw.get("b_zero_point", 0)
+    if a.dtype != np.uint8 or b.dtype != np.int8 or a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        return NO_REF
+    if not all(isinstance(z, (int, np.integer)) and not isinstance(z, (bool, np.bool_)) for z in (za, zb)):
+        return NO_REF
+    if not (0 <= int(za) <= 255 and -128 <= int(zb) <= 127):
+        return NO_REF
+    rows, cols, k = a.tolist(), b.T.tolist(), a.shape[1]
+    out = []
+    for r in rows:
+        line = []
+        for c in cols:
+            rp, cp = r + [0] * (k % 2), c + [0] * (k % 2)
+            s = sum(_sat16(rp[i] * cp[i] + rp[i + 1] * cp[i + 1]) for i in range(0, len(rp), 2))
+            line.append(s - int(zb) * sum(r) - int(za) * sum(c) + k * int(za) * int(zb))
+        out.append(line)
+    return np.array(out, np.int64).reshape(a.shape[0], b.shape[1]).astype(np.int32)
+
+
+def _operand_policy(dtype: str, lo: int, hi: int, empty: str) -> dict[str, str]:
+    """Exactly ``dtype``: its limits accepted, every other dtype (and lists, ints, 0-d) rejected."""
+    return {
+        "extreme": REJECT,
+        f"{dtype} max ({hi})": ACCEPT,
+        f"{dtype} min ({lo})": ACCEPT,
+        "dtype": REJECT,
+        "Python list": REJECT,
+        "scalar": REJECT,
+        "0-d": REJECT,
+        "empty": empty,
+    }
+
+
+PAIR_ZP = {"integral float": REJECT, "True": REJECT, "None": REJECT}
+SMALL_INT = {"integral float": REJECT, "bool": REJECT}
 
 MULT_POLICY = {"empty": REJECT, "0-d": ACCEPT, "scalar": ACCEPT, "bool codes": REJECT}  # empty: no broadcast
 SHIFT_POLICY = {**MULT_POLICY, "float codes (integral)": REJECT}
@@ -288,6 +341,75 @@ ENTRIES: list[Entry] = [
         shape=_broadcast_shape("acc", "multiplier", "zero_point"),
         contract="clamp(R(fl(acc) M) + z, qmin, qmax), M's dtype is the arithmetic",
         extra=[Combo("float64 multiplier", {"multiplier": 0.25}, ACCEPT)],
+    ),
+]
+ENTRIES += [
+    Entry(
+        "integer:saturating_pair_matmul",
+        _pairs_base,
+        {
+            "a": codes(**_operand_policy("uint8", 0, 255, ACCEPT)),
+            "b": codes(**_operand_policy("int8", -128, 127, REJECT)),  # (0, 2): K mismatch
+            "a_zero_point": zero_point(0, 255, **PAIR_ZP),
+            "b_zero_point": zero_point(-128, 127, **PAIR_ZP),
+            "overflow": choice(OVERFLOWS),
+        },
+        dtype=_int32,
+        reference=_pairs_ref,
+        related=("a", "b", "a_zero_point", "b_zero_point"),
+        contract="sum of int16-saturated pairs, then the exact zero-point terms; uint8 x int8 only",
+        extra=[
+            Combo("per-column b zero points", {"b_zero_point": [0, -128]}, ACCEPT),
+            Combo("per-row a zero points", {"a_zero_point": [0, 255]}, ACCEPT),
+            Combo("int8 a", {"a": lambda: np.zeros((2, 3), np.int8)}, REJECT, ("a",), ("int8",)),
+            Combo("uint8 b", {"b": lambda: np.zeros((3, 2), np.uint8)}, REJECT, ("b",), ("uint8",)),
+            Combo(
+                "int32 overflow",
+                {
+                    "a": lambda: np.full((1, 131074), 255, np.uint8),
+                    "b": lambda: np.full((131074, 1), -128, np.int8),
+                    "a_zero_point": 0,
+                    "b_zero_point": 0,
+                },
+                REJECT,
+                ("a",),
+                ("131074", "wrap"),
+            ),
+            Combo(
+                "int32 overflow wrapped",
+                {
+                    "a": lambda: np.full((1, 131074), 255, np.uint8),
+                    "b": lambda: np.full((131074, 1), -128, np.int8),
+                    "a_zero_point": 0,
+                    "b_zero_point": 0,
+                    "overflow": "wrap",
+                },
+                ACCEPT,
+            ),
+        ],
+    ),
+    Entry(
+        "integer:saturated_pairs",
+        lambda: {k: v for k, v in _pairs_base().items() if k in ("a", "b")},
+        {
+            "a": codes(**_operand_policy("uint8", 0, 255, ACCEPT)),
+            "b": codes(**_operand_policy("int8", -128, 127, REJECT)),
+        },
+        dtype=lambda kw: np.dtype(np.int64),
+        related=("a", "b"),
+        contract="the number of pairs outside int16 per output; uint8 x int8 only",
+    ),
+    Entry(
+        "integer:max_unsaturated_weight",
+        lambda: dict(a_max=255),
+        {"a_max": integer(1, 255, **SMALL_INT)},
+        contract="min(128, 32767 // (2 a_max)); a_max an int in [1, 255]",
+    ),
+    Entry(
+        "integer:max_unsaturated_activation",
+        lambda: dict(b_min=-128, b_max=127),
+        {"b_min": integer(-128, 127, **SMALL_INT), "b_max": integer(-128, 127, **SMALL_INT)},
+        contract="the largest A <= 255 with no pair outside int16; -128 <= b_min <= b_max <= 127",
     ),
 ]
 EXEMPT: dict[str, str] = {
