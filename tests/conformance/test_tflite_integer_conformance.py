@@ -326,3 +326,47 @@ def test_the_order_of_the_multiplier_operations(kernel: str, per_channel: bool) 
         want = candidate(kernel, claim, s_in, float(sw[c if per_channel else 0]), s_out)[idx]
         other = candidate(kernel, alternative, s_in, float(sw[c if per_channel else 0]), s_out)[idx]
         assert np.array_equal(got[sl, c], want) and np.all(got[sl, c] != other), (c, got[sl, c], want, other)
+
+
+@pytest.mark.parametrize("z_out", [0, -5, 100, -128])
+def test_reference_kernel_beyond_int32_is_x86_64s_cast(z_out: int) -> None:
+    """``round(double(acc) * M)`` past int32 (M = 2**20): C's cast is undefined; x86-64 gives ``-2**31``.
+
+    Then the int32 sum with the output offset wraps (``-2**31 - 5`` is ``2**31 - 5``) and the clamp
+    follows: a large positive value comes out as -128, or as 127 when ``z_out < 0``. Row 1 (x = 1,
+    ``|acc M| = 2032 * 2**20 < 2**31``) stays in range. ruy (``"optimized"``) shifts ``acc`` left by 21
+    in int32, which wraps: refquant raises there, as documented.
+    """
+    w = np.full((N, K), 127, np.int8)
+    w[1::2] = -127
+    p = dict(s_in=1.0, z_in=0, s_w=np.ones(N, np.float32), w=w, bias=np.zeros(N, np.int32), s_out=2.0**-20,
+             z_out=z_out)  # fmt: skip
+    xs = np.zeros((4 * B, K), np.int8)
+    xs[0::4], xs[1::4], xs[2::4] = 100, 1, -100
+    got = run(rewrite(True, **p), xs, "reference")
+    assert np.array_equal(got, mirror(p, xs, "reference"))
+    sign = np.sign(xs[:, :1].astype(np.int64)) * np.sign(w[:, 0].astype(np.int64))[None, :]
+    sat = np.clip(sign * 2**40 + z_out, -128, 127)  # a clamp of the real value (every |acc M| > 127)
+    assert np.any(got != sat)  # not saturation: the test tells x86-64's cast from a clamp of the real value
+    with pytest.raises(ValueError, match="must fit int32"):
+        mirror(p, xs, "optimized")
+
+
+@pytest.mark.parametrize("s_out", [1 / 255.99, 2.0**-8, 2.0**-20])
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_xnnpack_refuses_a_requantization_scale_of_256(s_out: float, per_channel: bool) -> None:
+    w = np.zeros((N, K), np.int8)
+    w[:, 0] = 1
+    s_w: Any = np.ones(N, np.float32) if per_channel else np.float32(1.0)
+    p = dict(s_in=1.0, z_in=0, s_w=s_w, w=w, bias=np.zeros(N, np.int32), s_out=s_out, z_out=0)
+    xs = np.zeros((B, K), np.int8)
+    xs[:, 0] = np.arange(B) - 4
+    flat = rewrite(per_channel, **p)
+    if 1 / s_out < 256:
+        assert np.array_equal(run(flat, xs, "xnnpack"), mirror(p, xs, "xnnpack"))
+        return
+    with pytest.raises(RuntimeError, match="XNNPACK"):
+        run(flat, xs, "xnnpack")
+    with pytest.raises(ValueError, match="below 256"):
+        mirror(p, xs, "xnnpack")
+    assert np.array_equal(run(flat, xs, "reference"), mirror(p, xs, "reference"))

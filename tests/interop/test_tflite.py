@@ -189,6 +189,29 @@ def test_xnnpack_ties_to_even_differ_from_reference() -> None:
     assert got == [3, 3, 2]
 
 
+def test_float_scale_path_beyond_int32_is_x86_64s_cast() -> None:
+    # acc = 100 * 127 = 12700 (or -12700); M = 2**20: |acc M| > 2**31. C's cast is undefined, x86-64
+    # gives -2**31; the int32 sum with the output offset wraps; then the clamp to [-128, 127]
+    x, w = np.array([[100], [-100], [1]], I8), np.array([[127]], I8)
+    kw = dict(weights_offset=0, quantized_activation_min=-128, quantized_activation_max=127)
+    kw.update(input_offset=0, input_scale=1.0, filter_scale=1.0, output_scale=2.0**-20)
+    # rows: +1.3e10 and -1.3e10 both give -2**31 -> -128; 127 * 2**20 < 2**31 fits -> clamps to 127
+    assert tflite.fully_connected(x, w, None, output_offset=0, **kw).tolist() == [[-128], [-128], [127]]
+    # -2**31 - 5 wraps to 2**31 - 5 -> 127, whatever the sign of the real value
+    assert tflite.fully_connected(x, w, None, output_offset=-5, **kw).tolist() == [[127], [127], [127]]
+
+
+def test_xnnpack_refuses_a_requantization_scale_of_256() -> None:
+    x, w = np.array([[1]], I8), np.array([[1]], I8)
+    q = dict(input_scale=1.0, input_zero_point=0, filter_scale=1.0, output_zero_point=0)
+    just_below = tflite.fully_connected_op(x, w, None, output_scale=1 / 255.5, kernel="xnnpack", **q)
+    assert just_below.tolist() == [[127]]  # 255.5 rounds, then clamps
+    with pytest.raises(ValueError, match="below 256"):
+        tflite.fully_connected_op(x, w, None, output_scale=2.0**-8, kernel="xnnpack", **q)
+    reference = tflite.fully_connected_op(x, w, None, output_scale=2.0**-8, kernel="reference", **q)
+    assert reference.tolist() == [[127]]
+
+
 def test_fully_connected_errors() -> None:
     kw = dict(
         input_offset=0,

@@ -2,7 +2,9 @@
 
 Thin wrappers of :mod:`refquant.integer` with TFLite's names and argument
 order (``tensorflow/lite/kernels/internal/quantization_util.cc``, ``common.cc``,
-``tensorflow/lite/kernels/kernel_util.cc``; gemmlowp ``fixedpoint/fixedpoint.h``).
+``tensorflow/lite/kernels/kernel_util.cc``; gemmlowp ``fixedpoint/fixedpoint.h``),
+and the int64 overload of MultiplyByQuantizedMultiplier
+(:func:`multiply_by_quantized_multiplier_int64`, the 16x8 kernels' rescaling).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import check_choice
+from refquant._validate import check_choice, show_values
 from refquant.integer import fixedpoint
-from refquant.integer._checks import INT32_MAX, INT32_MIN, as_scale32
+from refquant.integer._checks import INT32_MAX, INT32_MIN, as_integers, as_scale32, broadcast
 from refquant.integer.requantize import requantization_multiplier
 from refquant.rounding import round_to_integer
 
@@ -23,6 +25,7 @@ __all__ = [
     "calculate_activation_range_quantized",
     "get_quantized_convolution_multiplier",
     "multiply_by_quantized_multiplier",
+    "multiply_by_quantized_multiplier_int64",
     "populate_convolution_quantization_params",
     "quantize_multiplier",
     "quantize_multiplier_greater_than_one",
@@ -33,6 +36,9 @@ __all__ = [
 
 ACTIVATIONS = ("none", "relu", "relu_n1_to_1", "relu6")
 _TYPES = {"int8": (-128, 127), "uint8": (0, 255)}
+_OUTPUT_TYPES = {**_TYPES, "int16": (-32768, 32767)}  # CalculateActivationRangeQuantized's types
+_X64_MIN, _X64_MAX = -(2**47), 2**47 - 1  # the int64 overload's stated range of x
+_REDUCED_MAX = 0x7FFF  # the largest 16-bit reduced multiplier (Q0.15 just below 1)
 
 
 def _real(name: str, value: Any) -> float:
@@ -256,6 +262,159 @@ def multiply_by_quantized_multiplier(
     return fixedpoint.multiply_by_quantized_multiplier(x, quantized_multiplier, shift, rounding=rounding)
 
 
+def _reduce_multiplier(q: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The int64 overload's 16-bit multiplier: ``(q + 2**15) >> 16``, saturated to ``0x7FFF``.
+
+    The saturation (TFLite tests ``q < 0x7FFF0000``) only changes
+    ``q >= 0x7FFF8000``, whose rounding would give ``0x8000``.
+    """
+    return np.where(q < 0x7FFF0000, (q + (1 << 15)) >> 16, _REDUCED_MAX)
+
+
+def _in_range(name: str, value: ArrayLike, lo: int, hi: int, what: str) -> NDArray[np.int64]:
+    """An integer array with values in ``[lo, hi]``, as int64; the error shows the values, dtype and shape."""
+    a = as_integers(name, value, -(2**63), 2**63 - 1)
+    bad = (a < lo) | (a > hi)
+    if np.any(bad):
+        arr = np.asarray(value)
+        raise ValueError(
+            f"{name} must lie in {what}, got {show_values(a[bad])} (in a {arr.dtype} array of shape "
+            f"{arr.shape})"
+        )
+    return a
+
+
+def _mbqm64(
+    x: NDArray[np.int64],
+    q: ArrayLike,
+    s: ArrayLike,
+    name: str,
+    names: tuple[str, str] = ("quantized_multiplier", "shift"),
+) -> NDArray[np.int64]:
+    """:func:`multiply_by_quantized_multiplier_int64` on int64 ``x``; errors name ``name`` and ``names``."""
+    x, qq, ss = broadcast(
+        (name, *names),
+        x,
+        _in_range(names[0], q, 0, INT32_MAX, "[0, 2**31 - 1] (TFLite: >= 0, an int32)"),
+        _in_range(names[1], s, -31, 7, "[-31, 7] (the int64 overload's TFLITE_DCHECK)"),
+    )
+    over_x = (x < _X64_MIN) | (x > _X64_MAX)
+    if np.any(over_x):
+        raise ValueError(
+            f"{name} must lie in [-2**47, 2**47) (the stated range of TFLite's int64 "
+            f"MultiplyByQuantizedMultiplier), got {show_values(x[over_x])} (int64 values)"
+        )
+    total = 15 - ss  # in [8, 46]
+    out = (x * _reduce_multiplier(qq) + (np.int64(1) << (total - 1))) >> total  # |x r| < 2**62: exact
+    over = (out < INT32_MIN) | (out > INT32_MAX)
+    if np.any(over):
+        raise ValueError(
+            "the result must fit int32 (TFLite's TFLITE_DCHECK; release builds truncate it to int32 "
+            f"silently), got {name} = {show_values(x[over])} with {names[0]} = {show_values(qq[over])} "
+            f"and {names[1]} = {show_values(ss[over])}: {show_values(out[over])}"
+        )
+    return out
+
+
+def multiply_by_quantized_multiplier_int64(
+    x: ArrayLike, quantized_multiplier: ArrayLike, shift: ArrayLike
+) -> NDArray[np.int32]:
+    """``MultiplyByQuantizedMultiplier(int64_t x, ...)``: ``floor(x r 2**(shift - 15) + 1/2)``, ``r`` 16-bit.
+
+    Parameters
+    ----------
+    x : array_like of int
+        The int64 accumulators (any integer dtype or Python ints), in
+        ``[-2**47, 2**47)``.
+    quantized_multiplier : int or array_like of int
+        ``q``, a Q0.31 multiplier in ``[0, 2**31 - 1]`` (TFLite asserts only
+        ``q >= 0``; :func:`quantize_multiplier` gives 0 or ``[2**30, 2**31)``);
+        broadcasts with ``x`` (per channel on the last axis).
+    shift : int or array_like of int
+        In ``[-31, 7]``; broadcasts.
+
+    Returns
+    -------
+    numpy.ndarray of int32
+        The broadcast shape of the three arrays.
+
+    Raises
+    ------
+    ValueError
+        Outside TFLite's stated assumptions, each naming the argument and
+        its values: ``x`` outside ``[-2**47, 2**47)``, ``quantized_multiplier``
+        negative or beyond int32, ``shift`` outside ``[-31, 7]``, or a result
+        that does not fit int32. TFLite only asserts these (``TFLITE_DCHECK``
+        or ``assert``, compiled out of release builds); beyond them its int64
+        product or its int32 conversion would wrap silently, so this reference
+        refuses instead of inventing a value. ``TypeError`` for non-integers.
+
+    Notes
+    -----
+    The overload of ``tensorflow/lite/kernels/internal/common.cc`` (declared
+    in ``common.h``; LiteRT ``tflite/kernels/internal/common.cc``) that the
+    16x8 kernels call on their int64 accumulators (for example
+    ``reference_integer_ops::ConvPerChannel`` with an int64 bias, which every
+    CPU resolver of tensorflow 2.21 runs for a 16x8 ``CONV_2D``). First the
+    multiplier is reduced to 16 bits with rounding, then one rounding shift:
+
+    .. math::
+
+        r = \\begin{cases} \\lfloor (q + 2^{15}) / 2^{16} \\rfloor & q < \\mathtt{0x7FFF0000} \\\\
+        \\mathtt{0x7FFF} & \\text{otherwise} \\end{cases}, \\qquad
+        y = \\Big\\lfloor \\frac{x r + 2^{14 - \\text{shift}}}{2^{15 - \\text{shift}}} \\Big\\rfloor
+
+    The saturation changes only ``q >= 0x7FFF8000`` (whose rounding would give
+    ``0x8000``, beyond Q0.15). The shift rounds once, ties toward +inf
+    (``>>`` floors): ``-0.5 -> 0``. Both builds compute the same thing
+    (``TFLITE_SINGLE_ROUNDING`` does not change this overload; they differ only
+    beyond the assumptions: a ``TFLITE_DCHECK`` against a silent truncation).
+    All of it is exact int64 arithmetic (``|x r| < 2**62``).
+
+    Error bound, proved from the reduction: with ``e = r * 2**16 - q``,
+    ``|e| <= 2**15`` (the rounding), except where the saturation acts,
+    ``q >= 0x7FFF8000 = 2**15 (2**16 - 1)``, where ``|e| <= 2**16 - 1``; so
+    ``|e| / q <= 2**-15`` whenever ``q >= 2**30``. Since
+    ``x r 2**(shift - 15) = y* + x e 2**(shift - 31)`` with the exact
+    ``y* = x q 2**(shift - 31)``,
+
+    .. math:: |y - y^*| \\le \\tfrac12 + |x e| \\, 2^{\\text{shift} - 31} \\le \\tfrac12 + 2^{-15} |y^*|
+
+    (``tests/interop/test_tflite_16x8.py`` checks it with exact rationals).
+    The int32 overload (:func:`multiply_by_quantized_multiplier`, gemmlowp's
+    double rounding) keeps all 31 bits of ``q``: its error is at most 1, but it
+    rounds twice, so the two differ both on large ``|y|`` and on ties.
+
+    A separate function rather than an ``accumulator=`` keyword of
+    :func:`multiply_by_quantized_multiplier`: C++ picks the overload from the
+    type of ``x``, which a NumPy array's dtype should not do silently here,
+    and the two differ in algorithm, in the domain of every argument (``x``
+    to ``2**47``, ``shift`` to 7, any ``q >= 0``) and in having no
+    ``rounding`` variants.
+
+    Examples
+    --------
+    ``q = 2**30, shift = -1`` (``M = 0.25``) reduces exactly to ``r = 2**14``:
+    ``5 * 0.25 = 1.25 -> 1`` and the tie ``-2 * 0.25 = -0.5 -> 0`` (the int32
+    overload's double rounding gives 2 and -1):
+
+    >>> multiply_by_quantized_multiplier_int64([5, -2], 2**30, -1).tolist()
+    [1, 0]
+
+    ``M = 0.3`` is ``q = 1288490189``, shift -1; ``r = 19661`` (``19661 / 2**16 =
+    0.30000305...``): ``x = 2**20 + 3`` gives 314577 where the exact value is
+    314573.70 (the int32 overload: 314574). ``q = 2**31 - 1`` saturates to
+    ``r = 0x7FFF``: ``32768 * (1 - 2**-31)`` gives 32767, not 32768:
+
+    >>> multiply_by_quantized_multiplier_int64([2**20 + 3, 1000], 1288490189, -1).tolist()
+    [314577, 300]
+    >>> multiply_by_quantized_multiplier_int64(32768, 2**31 - 1, 0).tolist()
+    32767
+    """
+    x64 = as_integers("x", x, -(2**63), 2**63 - 1)
+    return _mbqm64(x64, quantized_multiplier, shift, "x").astype(np.int32)
+
+
 def get_quantized_convolution_multiplier(
     input_scale: float, filter_scale: float, output_scale: float
 ) -> float:
@@ -355,7 +514,8 @@ def calculate_activation_range_quantized(
         The output scale (float32), finite and > 0.
     output_zero_point : int
         The output zero point, in the type's range.
-    output_type : {"int8", "uint8"}
+    output_type : {"int8", "uint8", "int16"}
+        The output tensor's type (int16: the 16x8 kernels).
 
     Returns
     -------
@@ -378,8 +538,8 @@ def calculate_activation_range_quantized(
     (-128, -8)
     """
     check_choice("activation", activation, ACTIVATIONS)
-    check_choice("output_type", output_type, tuple(_TYPES))
-    qmin, qmax = _TYPES[output_type]
+    check_choice("output_type", output_type, tuple(_OUTPUT_TYPES))
+    qmin, qmax = _OUTPUT_TYPES[output_type]
     s = as_scale32("output_scale", _real("output_scale", output_scale))
     z = _int("output_zero_point", output_zero_point)
     if not qmin <= z <= qmax:
@@ -401,3 +561,24 @@ def calculate_activation_range_quantized(
     if activation == "relu_n1_to_1":
         return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
     return qmin, qmax
+
+
+def _float64_requantize_x86(
+    acc: NDArray[np.int64], m: NDArray[np.floating[Any]], output_offset: int, lo: int, hi: int
+) -> NDArray[np.int64]:
+    """``clamp(int32(round(double(acc) * M)) + output_offset)``: the float-scale reference kernels, x86-64.
+
+    ``std::round`` (ties away from zero) of the double product, then C's
+    ``static_cast<int32_t>``: undefined beyond int32, and x86-64's conversion
+    (``cvttsd2si``) gives ``-2**31`` there (for ``±inf`` and NaN too); the sum
+    with ``output_offset`` is an int32 addition, which wraps on x86-64; then the
+    clamp. So a large positive value comes out as the minimum code, or as the
+    maximum when ``output_offset < 0`` (``-2**31 + offset`` wraps); measured
+    against tensorflow 2.21's interpreter (``tests/conformance``).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = round_to_integer(acc.astype(np.float64) * m, "half_away")
+        fits = (r >= -(2.0**31)) & (r < 2.0**31)  # False for NaN
+    r64 = np.where(fits, r, -(2.0**31)).astype(np.int64)
+    wrapped = (r64 + output_offset + 2**31) % 2**32 - 2**31
+    return np.clip(wrapped, lo, hi)

@@ -3,7 +3,8 @@
 ``reference_integer_ops::FullyConnected`` / ``FullyConnectedPerChannel``
 (``tensorflow/lite/kernels/internal/reference/integer_ops/fully_connected.h``)
 and what the interpreter's resolvers run for an int8 ``FULLY_CONNECTED``
-node (:func:`fully_connected_op`; the table in :mod:`refquant.interop.tflite`).
+node (:func:`fully_connected_op`; the table in :mod:`refquant.interop.tflite`),
+or for a 16x8 one (int16 input: :mod:`refquant.interop.tflite.fully_connected_16x8`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from refquant.integer.matmul import integer_matmul
 from refquant.integer.requantize import requantization_multiplier, requantize_fixed, requantize_float
 from refquant.interop.tflite.arithmetic import (
     _TYPES,
+    _float64_requantize_x86,
     _int,
     _real,
-    _scales,
     calculate_activation_range_quantized,
     get_quantized_convolution_multiplier,
     populate_convolution_quantization_params,
     quantize_multiplier,
 )
+from refquant.interop.tflite.fully_connected_16x8 import BIAS_TYPES, _filter_scales, _fully_connected_op_16x8
 
 __all__ = ["KERNELS", "fully_connected", "fully_connected_op", "fully_connected_per_channel"]
 
@@ -105,7 +107,7 @@ def _requantize(
     else:
         assert scales is not None
         m = requantization_multiplier(scales[0], scales[1], scales[2], arithmetic="float64")
-        y = requantize_float(acc, m, zo, lo, hi, rounding="half_away")
+        y = _float64_requantize_x86(acc, m, zo, lo, hi)
     return y.astype(np.dtype(out_type))
 
 
@@ -166,9 +168,13 @@ def fully_connected(
         \\text{acc}_{bc} = \\sum_d (w_{cd} + w_o)(x_{bd} + i_o) + \\text{bias}_c, \\qquad
         y_{bc} = \\operatorname{clamp}(R(\\text{acc}_{bc}) + o_o, \\text{min}, \\text{max})
 
-    The accumulation is exact (:func:`refquant.integer.integer_matmul`); the
-    float-scale path saturates a product beyond int32 where TFLite's cast is
-    undefined (only a multiplier above 1 reaches it).
+    The accumulation is exact (:func:`refquant.integer.integer_matmul`). Where
+    the float-scale path's ``round(double(acc) * M)`` leaves int32 (only a
+    multiplier above 1 reaches it), TFLite's ``static_cast<int32_t>`` is
+    undefined; refquant gives x86-64's result, measured against the
+    interpreter: ``-2**31``, then the int32 sum with ``output_offset`` (which
+    wraps), then the clamp, so a large positive value comes out as the minimum
+    code (the maximum when ``output_offset < 0``).
 
     Examples
     --------
@@ -309,22 +315,25 @@ def fully_connected_op(
     output_zero_point: int,
     activation: str = "none",
     kernel: str = "reference",
+    quantized_bias_type: str | None = None,
 ) -> NDArray[Any]:
-    """The interpreter's int8 ``FULLY_CONNECTED`` node: Prepare (multipliers, activation range), then Eval.
+    """The interpreter's ``FULLY_CONNECTED`` node (int8, or 16x8 for int16 input): Prepare, then Eval.
 
     Parameters
     ----------
-    input_data : int8 array, shape (..., accum_depth)
+    input_data : int8 or int16 array, shape (..., accum_depth)
+        int16 selects the 16x8 node (int16 activations, int8 weights).
     filter_data : int8 array, shape (output_depth, accum_depth)
         Symmetric weights (zero point 0, as TFLite's int8 spec requires).
-    bias_data : int32 array_like of shape (output_depth,), or None
+    bias_data : array_like of int, shape (output_depth,), or None
+        int32 values (int8 node), int64 (16x8 node, by default).
     input_scale, input_zero_point : float, int
-        The input tensor's quantization.
+        The input tensor's quantization (the zero point 0 for int16).
     filter_scale : float or array_like of float
         One scale (per tensor) or ``output_depth`` scales (per channel: more
         than one value selects the per-channel kernel, as TFLite does).
     output_scale, output_zero_point : float, int
-        The output tensor's quantization.
+        The output tensor's quantization (the zero point 0 for int16).
     activation : {"none", "relu", "relu_n1_to_1", "relu6"}
         The fused activation (:func:`calculate_activation_range_quantized`).
     kernel : {"reference", "optimized", "xnnpack"}
@@ -334,11 +343,30 @@ def fully_connected_op(
         ``"double_up"``, with the multipliers of
         :func:`populate_convolution_quantization_params` per channel or
         :func:`get_quantized_convolution_multiplier` per tensor), ``"xnnpack"``
-        (the default ``AUTO``: float32 multiplier, ties to even).
+        (the default ``AUTO``: float32 multiplier, ties to even). In 16x8,
+        XNNPACK takes no int16 node, so ``"xnnpack"`` is ``"optimized"``, and
+        with an int64 bias tensor both are ``"reference"``.
+    quantized_bias_type : {None, "int64", "int32"}
+        ``FullyConnectedOptions.quantized_bias_type`` of a 16x8 node: None is
+        ``"int64"`` (the converter's 16x8 default); ``"int32"`` (the
+        converter's ``_experimental_full_integer_quantization_bias_type``)
+        takes an int32 bias and accumulates in int32. The int8 node takes
+        None or ``"int32"``.
 
     Returns
     -------
-    numpy.ndarray of int8, shape (..., output_depth)
+    numpy.ndarray of int8 (int16 for int16 input), shape (..., output_depth)
+
+    Raises
+    ------
+    ValueError
+        For ``kernel="xnnpack"`` when a requantization scale
+        ``fl32(fl32(s_in s_w) / s_out)`` is 256 or more: XNNPACK refuses it and
+        the interpreter fails to prepare the node (measured). Where ruy's left
+        shift ``acc * 2**shift`` leaves int32 (``"optimized"``, a multiplier
+        above 1), as :func:`multiply_by_quantized_multiplier` documents. A
+        ``"reference"`` product beyond int32 does not raise: it gives x86-64's
+        result (:func:`fully_connected`).
 
     Notes
     -----
@@ -359,13 +387,43 @@ def fully_connected_op(
     >>> q = dict(input_scale=0.5, input_zero_point=0, filter_scale=0.5, output_scale=1.0, output_zero_point=0)
     >>> [fully_connected_op(x, w, [-4, 7], kernel=k, **q).tolist() for k in KERNELS]
     [[[-2, 2]], [[-1, 2]], [[-2, 2]]]
+
+    In 16x8 with an int64 bias every resolver runs the float64 reference; without a bias
+    (acc = [-2, -1], times 0.25) the optimized ones run ruy, which rounds the tie -0.5 up:
+
+    >>> x16 = x.astype(np.int16)
+    >>> [fully_connected_op(x16, w, [-4, 7], kernel=k, **q).tolist() for k in KERNELS]
+    [[[-2, 2]], [[-2, 2]], [[-2, 2]]]
+    >>> [fully_connected_op(x16, w, None, kernel=k, **q).tolist() for k in KERNELS]
+    [[[-1, 0]], [[0, 0]], [[0, 0]]]
     """
     check_choice("kernel", kernel, KERNELS)
     x = np.asarray(input_data)
-    if x.dtype != np.int8:
+    if x.dtype not in (np.int8, np.int16):
         raise TypeError(
-            f"input_data must be an int8 array (TFLite's int8 FULLY_CONNECTED), got dtype {x.dtype} and "
-            f"shape {x.shape}"
+            f"input_data must be an int8 array (TFLite's int8 FULLY_CONNECTED) or an int16 one (16x8), got "
+            f"dtype {x.dtype} and shape {x.shape}"
+        )
+    if quantized_bias_type is not None:
+        check_choice("quantized_bias_type", quantized_bias_type, BIAS_TYPES)
+    if x.dtype == np.int16:
+        return _fully_connected_op_16x8(
+            x,
+            filter_data,
+            bias_data,
+            input_scale=input_scale,
+            input_zero_point=input_zero_point,
+            filter_scale=filter_scale,
+            output_scale=output_scale,
+            output_zero_point=output_zero_point,
+            activation=activation,
+            kernel=kernel,
+            quantized_bias_type=quantized_bias_type,
+        )
+    if quantized_bias_type == "int64":
+        raise ValueError(
+            "quantized_bias_type must be None or 'int32' for int8 input (the int8 FULLY_CONNECTED reads an "
+            "int32 bias), got 'int64'"
         )
     zin, zout = (
         _int("input_zero_point", input_zero_point),
@@ -375,18 +433,19 @@ def fully_connected_op(
         if not -128 <= z <= 127:
             raise ValueError(f"{name} must lie in int8's range [-128, 127], got {z}")
     s_in, s_out = _real("input_scale", input_scale), _real("output_scale", output_scale)
-    fs = np.atleast_1d(_scales("filter_scale", filter_scale))
+    fs = _filter_scales(filter_scale, filter_data)
     lo, hi = calculate_activation_range_quantized(activation, s_out, zout, "int8")
     kw: dict[str, Any] = dict(input_offset=-zin, output_offset=zout)
     kw.update(quantized_activation_min=lo, quantized_activation_max=hi)
-    if fs.ndim != 1:
-        raise ValueError(f"filter_scale must be a scale or a 1-D array of them, got shape {fs.shape}")
-    depth = np.shape(filter_data)[0] if np.ndim(filter_data) == 2 else fs.size
-    if fs.size not in (1, depth):
-        raise ValueError(f"filter_scale must have 1 or output_depth = {depth} values, got shape {fs.shape}")
     if kernel == "xnnpack":
         acc, _ = _accumulate(x, filter_data, bias_data, -zin, 0)
         m = requantization_multiplier(s_in, fs, s_out, arithmetic="float32")
+        if np.any(m >= 256):  # XNNPACK's fully-connected operator refuses it: the node fails to prepare
+            raise ValueError(
+                "input_scale, filter_scale and output_scale: XNNPACK takes a requantization scale "
+                "fl32(fl32(s_in s_w) / s_out) below 256 only (the interpreter fails to prepare the node), "
+                f"got {show_values(m[m >= 256])}; kernel='reference' or 'optimized' runs it"
+            )
         return requantize_float(acc, m, zout, lo, hi).astype(np.int8)
     if fs.size > 1:
         if kernel == "reference":
