@@ -225,10 +225,12 @@ def _rdbpot(x: NDArray[np.int64], e: NDArray[np.int64]) -> NDArray[np.int64]:
 
 
 def _srdhm(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
-    ab = a * b  # |ab| <= 2**62: exact in int64
-    t = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    high = np.where(t >= 0, t >> 31, -((-t) >> 31))  # C's '/' truncates toward zero
-    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
+    # gemmlowp: (ab + nudge) / 2**31 truncated, nudge = 2**30 (ab >= 0) or 1 - 2**30 (ab < 0). For ab < 0
+    # the sum is negative and C's truncation is floor((ab + 1 - 2**30 + 2**31 - 1) / 2**31): both cases
+    # are floor((ab + 2**30) / 2**31), one arithmetic shift (ties toward +inf).
+    high = (a * b + (1 << 30)) >> 31  # |ab| <= 2**62: exact in int64
+    both_min = (a == INT32_MIN) & (b == INT32_MIN)
+    return np.where(both_min, INT32_MAX, high) if both_min.any() else high
 
 
 def multiply_by_quantized_multiplier(
