@@ -29,7 +29,12 @@ from refquant.interop.tflite.arithmetic import (
     populate_convolution_quantization_params,
     quantize_multiplier,
 )
-from refquant.interop.tflite.fully_connected_16x8 import BIAS_TYPES, _filter_scales, _fully_connected_op_16x8
+from refquant.interop.tflite.fully_connected_16x8 import (
+    BIAS_TYPES,
+    _filter_scales,
+    _fully_connected_op_16x8,
+    _per_channel_requantization,
+)
 
 __all__ = ["KERNELS", "fully_connected", "fully_connected_op", "fully_connected_per_channel"]
 
@@ -276,21 +281,9 @@ def fully_connected_per_channel(
     """
     check_choice("rounding", rounding, fixedpoint.ROUNDINGS)
     acc, out_type = _accumulate(input_data, filter_data, bias_data, input_offset, 0)
-    depth = acc.shape[-1]
-    mult = None
-    if output_multiplier is not None or output_shift is not None:
-        mult = (np.asarray(output_multiplier), np.asarray(output_shift))
-        if mult[0].shape != (depth,) or mult[1].shape != (depth,):
-            raise ValueError(
-                f"output_multiplier and output_shift must have shape (output_depth,) = ({depth},), "
-                f"got {mult[0].shape} and {mult[1].shape}"
-            )
-    scales = None
-    if input_scale is not None or filter_scales is not None or output_scale is not None:
-        fs = np.asarray(filter_scales)
-        if fs.shape != (depth,):
-            raise ValueError(f"filter_scales must have shape (output_depth,) = ({depth},), got {fs.shape}")
-        scales = (input_scale, fs, output_scale)
+    mult, scales = _per_channel_requantization(
+        acc.shape[-1], output_multiplier, output_shift, input_scale, filter_scales, output_scale
+    )
     return _requantize(
         acc,
         out_type,

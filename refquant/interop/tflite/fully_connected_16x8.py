@@ -313,7 +313,21 @@ def fully_connected_per_channel_16x8(
     [[-500, -496]]
     """
     acc = _accumulate(input_data, filter_data, bias_data, input_offset, 0)
-    depth = acc.shape[-1]
+    mult, scales = _per_channel_requantization(
+        acc.shape[-1], output_multiplier, output_shift, input_scale, filter_scales, output_scale
+    )
+    return _requantize(acc, output_offset, quantized_activation_min, quantized_activation_max, mult, scales)
+
+
+def _per_channel_requantization(
+    depth: int,
+    output_multiplier: Any,
+    output_shift: Any,
+    input_scale: Any,
+    filter_scales: Any,
+    output_scale: Any,
+) -> tuple[tuple[Any, Any] | None, tuple[Any, Any, Any] | None]:
+    """A per-channel kernel's ``(multipliers, shifts)`` and scales (either may be None), shapes checked."""
     mult = None
     if output_multiplier is not None or output_shift is not None:
         mult = (np.asarray(output_multiplier), np.asarray(output_shift))
@@ -328,7 +342,7 @@ def fully_connected_per_channel_16x8(
         if fs.shape != (depth,):
             raise ValueError(f"filter_scales must have shape (output_depth,) = ({depth},), got {fs.shape}")
         scales = (input_scale, fs, output_scale)
-    return _requantize(acc, output_offset, quantized_activation_min, quantized_activation_max, mult, scales)
+    return mult, scales
 
 
 def _filter_scales(filter_scale: ArrayLike, filter_data: ArrayLike) -> NDArray[Any]:
