@@ -300,6 +300,18 @@ def saturated_pairs(a: ArrayLike, b: ArrayLike) -> NDArray[np.int64]:
         they differ by ``sum_i (clip(s_i) - s_i)`` over those pairs (which may
         cancel: a count > 0 does not by itself mean a different result).
 
+    Notes
+    -----
+    .. math::
+
+        n_{mn} = \\#\\{\\, i : s_i \\notin [-2^{15}, 2^{15} - 1] \\,\\}, \\qquad
+        s_i = a_{m,2i}\\, b_{2i,n} + a_{m,2i+1}\\, b_{2i+1,n}
+
+    Source: the saturation of ``vpmaddubsw`` (Intel's instruction reference,
+    ``PMADDUBSW``: "saturate to signed words"), as the kernels of
+    :func:`saturating_pair_matmul` use it; a diagnostic of refquant, no
+    system computes it.
+
     Examples
     --------
     >>> a = np.array([[255, 255, 1, 1], [200, 200, 255, 255], [127, 127, 127, 127]], np.uint8)

@@ -288,7 +288,7 @@ def _integer_notes(r: dict[str, Any]) -> list[str]:
     ]
     if "onnxruntime_accuracy" in r:
         out.append(
-            f"  as ONNX Runtime runs its graph (float32 requantization):"
+            f"  its ONNX graph as ONNX Runtime computes it (float32 requantization; refquant's model of ORT):"
             f" accuracy {r['onnxruntime_accuracy']:.4f},"
             f" identical {r['onnxruntime_identical_to_fake_quant']:.4f},"
             f" largest difference {r['onnxruntime_max_lsb_fake_quant']} LSB,"

@@ -134,6 +134,9 @@ def _float32_bound(L: IntegerLinear, x: np.ndarray, d_in: np.ndarray) -> tuple[n
     v = (xi @ w.T + L.bias) * m
     n = L.weight.shape[1] + 5
     gamma = n * U / (1 - n * U)
+    # + 1e-9: v and p are evaluated here in float64 (exact integer sums, m and the product rounded: a
+    # relative error below 2**-51), which moves a value by under 2**-31 < 1e-9 while |v| < 2**20
+    assert np.abs(v).max() < 2**20
     p = m * (d_in @ np.abs(w).T) + gamma * m * ((np.abs(xi) + d_in) @ np.abs(w).T + np.abs(L.bias)) + 1e-9
     count = np.maximum(np.floor(v + p - 0.5) - np.ceil(v - p - 0.5) + 1, 0).astype(np.int64)
     return np.minimum(count, L.qmax - L.qmin), count > 0

@@ -201,6 +201,19 @@ def test_float_scale_path_beyond_int32_is_x86_64s_cast() -> None:
     assert tflite.fully_connected(x, w, None, output_offset=-5, **kw).tolist() == [[127], [127], [127]]
 
 
+def test_integer_path_output_offset_overflow_raises_and_a_one_code_clamp_still_checks() -> None:
+    x, w = np.array([[100]], I8), np.array([[127]], I8)
+    kw = dict(input_offset=0, weights_offset=0, output_multiplier=2**30, output_shift=0)
+    kw.update(quantized_activation_min=-128, quantized_activation_max=127)
+    # MBQM(12700, 2**30, 0) = 6350; + (2**31 - 1) leaves int32: C's int32 sum is undefined
+    with pytest.raises(ValueError, match="output_offset"):
+        tflite.fully_connected(x, w, None, output_offset=2**31 - 1, **kw)
+    assert tflite.fully_connected(x, w, None, output_offset=-6000, **kw).tolist() == [[127]]  # 350, clamped
+    bare = dict(input_offset=0, weights_offset=0, output_offset=0)
+    with pytest.raises(TypeError, match="either"):  # min == max: still no requantization given
+        tflite.fully_connected(x, w, None, quantized_activation_min=5, quantized_activation_max=5, **bare)
+
+
 def test_xnnpack_refuses_a_requantization_scale_of_256() -> None:
     x, w = np.array([[1]], I8), np.array([[1]], I8)
     q = dict(input_scale=1.0, input_zero_point=0, filter_scale=1.0, output_zero_point=0)

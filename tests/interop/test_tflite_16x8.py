@@ -77,8 +77,7 @@ def test_negative_x_and_the_reduction_error() -> None:
 def test_the_saturation_changes_the_result() -> None:
     # q = 0x7FFF8000 (M = 0.99998..., shift 0): r = 0x7FFF; y = floor(32768 * 32767 / 2**15 + 1/2) = 32767,
     # where the unsaturated 0x8000 would give 32768 and the exact value is 32767.5 (-> 32768 rounded)
-    assert mbqm64(32768, 0x7FFF8000, 0).tolist() == 32767
-    assert Fraction(32768 * 0x7FFF8000, 2**31) == Fraction(65535, 2)
+    assert mbqm64(32768, 0x7FFF8000, 0).tolist() == 32767  # 32768 * 0x7FFF8000 / 2**31 = 65535 / 2
 
 
 def test_shifts_at_their_limits() -> None:
@@ -324,6 +323,17 @@ def test_float_path_beyond_int32_is_x86_64s_cast() -> None:
     assert tflite.fully_connected_16x8(-x, w, None, output_offset=0, **fl).tolist() == [[-32768, 0]]
     # -2**31 - 5 wraps to 2**31 - 5: the maximum code; the in-range 0 becomes -5
     assert tflite.fully_connected_16x8(x, w, None, output_offset=-5, **fl).tolist() == [[32767, -5]]
+
+
+def test_integer_path_output_offset_overflow_raises() -> None:
+    # MBQM64(32767 * 127 = 4161409, 2**30, 0): r = 2**14, (4161409 * 2**14 + 2**14) >> 15 = 2080705;
+    # + (2**31 - 1) leaves int32 (C's int32 sum is undefined)
+    x, w = np.array([[32767]], I16), np.array([[127]], I8)
+    kw: dict[str, Any] = dict(input_offset=0, weights_offset=0, **FULL16)
+    kw.update(output_multiplier=2**30, output_shift=0)
+    with pytest.raises(ValueError, match="output_offset"):
+        tflite.fully_connected_16x8(x, w, None, output_offset=2**31 - 1, **kw)
+    assert tflite.fully_connected_16x8(x, w, None, output_offset=-2080700, **kw).tolist() == [[5]]
 
 
 # --------------------------------------------------------------------------- bad inputs

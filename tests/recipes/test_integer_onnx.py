@@ -83,7 +83,11 @@ def test_the_integer_form_is_the_documented_graph() -> None:
     assert z_in.dtype == np.uint8 and z_in.shape == () and int(z_in) == L.input_zero_point
     assert z_w.dtype == np.int8 and int(z_w) == 0
     assert g["nodes"][2] == ("Cast", ["l0_accb"], ["l0_accf"], {"to": "float32"})
-    assert g["initializers"]["l0_m"].dtype == np.float32 and g["initializers"]["l0_m"].shape == (3,)
+    mult = g["initializers"]["l0_m"]
+    assert mult.dtype == np.float32 and mult.shape == (3,)
+    # ONNX Runtime's multiplier, fl32(fl32(s_in * s_w) / s_out), in NumPy float32 arithmetic
+    want = (np.float32(L.input_scale) * L.weight_scale.astype(np.float32)) / np.float32(L.output_scale)
+    assert want.dtype == np.float32 and np.array_equal(mult, want)
     assert g["nodes"][5] == ("QuantizeLinear", ["l0_r", "l0_one", "l0_z_out"], ["l0_y"], {})
     assert float(g["initializers"]["l0_one"]) == 1.0
 

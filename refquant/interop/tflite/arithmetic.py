@@ -561,24 +561,3 @@ def calculate_activation_range_quantized(
     if activation == "relu_n1_to_1":
         return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
     return qmin, qmax
-
-
-def _float64_requantize_x86(
-    acc: NDArray[np.int64], m: NDArray[np.floating[Any]], output_offset: int, lo: int, hi: int
-) -> NDArray[np.int64]:
-    """``clamp(int32(round(double(acc) * M)) + output_offset)``: the float-scale reference kernels, x86-64.
-
-    ``std::round`` (ties away from zero) of the double product, then C's
-    ``static_cast<int32_t>``: undefined beyond int32, and x86-64's conversion
-    (``cvttsd2si``) gives ``-2**31`` there (for ``±inf`` and NaN too); the sum
-    with ``output_offset`` is an int32 addition, which wraps on x86-64; then the
-    clamp. So a large positive value comes out as the minimum code, or as the
-    maximum when ``output_offset < 0`` (``-2**31 + offset`` wraps); measured
-    against tensorflow 2.21's interpreter (``tests/conformance``).
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        r = round_to_integer(acc.astype(np.float64) * m, "half_away")
-        fits = (r >= -(2.0**31)) & (r < 2.0**31)  # False for NaN
-    r64 = np.where(fits, r, -(2.0**31)).astype(np.int64)
-    wrapped = (r64 + output_offset + 2**31) % 2**32 - 2**31
-    return np.clip(wrapped, lo, hi)

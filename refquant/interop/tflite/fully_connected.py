@@ -19,9 +19,9 @@ from refquant.integer import fixedpoint
 from refquant.integer._checks import INT32_MAX, INT32_MIN, as_integers
 from refquant.integer.matmul import integer_matmul
 from refquant.integer.requantize import requantization_multiplier, requantize_fixed, requantize_float
+from refquant.interop.tflite._output import _add_output_offset, _float64_requantize_x86
 from refquant.interop.tflite.arithmetic import (
     _TYPES,
-    _float64_requantize_x86,
     _int,
     _real,
     calculate_activation_range_quantized,
@@ -100,15 +100,16 @@ def _requantize(
             f"quantized_activation_min and quantized_activation_max must satisfy {qmin} <= min <= max <= "
             f"{qmax} (the output type, input_data's dtype {out_type}), got {lo} and {hi}"
         )
-    if lo == hi:  # a one-code clamp: every output is that code
-        return np.full(acc.shape, lo, np.dtype(out_type))
     zo = _int("output_offset", output_offset)
     if (multiplier is None) == (scales is None):
         raise TypeError(
             "give either output_multiplier and output_shift, or input_scale, filter_scale and output_scale"
         )
+    if lo == hi:  # a one-code clamp: every output is that code
+        return np.full(acc.shape, lo, np.dtype(out_type))
     if multiplier is not None:
-        y = requantize_fixed(acc, multiplier[0], multiplier[1], zo, lo, hi, rounding=rounding)
+        y = requantize_fixed(acc, multiplier[0], multiplier[1], 0, INT32_MIN, INT32_MAX, rounding=rounding)
+        y = _add_output_offset(y.astype(np.int64), zo, lo, hi)
     else:
         assert scales is not None
         m = requantization_multiplier(scales[0], scales[1], scales[2], arithmetic="float64")

@@ -40,8 +40,8 @@ from refquant._validate import check_choice, show_values
 from refquant.integer._checks import INT32_MAX, INT32_MIN, as_integers
 from refquant.integer.matmul import integer_matmul
 from refquant.integer.requantize import requantization_multiplier, requantize_fixed
+from refquant.interop.tflite._output import _add_output_offset, _float64_requantize_x86
 from refquant.interop.tflite.arithmetic import (
-    _float64_requantize_x86,
     _int,
     _mbqm64,
     _real,
@@ -145,20 +145,20 @@ def _requantize(
             f"quantized_activation_min and quantized_activation_max must satisfy {_I16_MIN} <= min <= max "
             f"<= {_I16_MAX} (the int16 output), got {lo} and {hi}"
         )
-    if lo == hi:  # a one-code clamp: every output is that code
-        return np.full(acc.shape, lo, np.int16)
     zo = _int("output_offset", output_offset)
     if (multiplier is None) == (scales is None):
         raise TypeError(
             "give either output_multiplier and output_shift, or input_scale, filter_scale and output_scale"
         )
+    if lo == hi:  # a one-code clamp: every output is that code
+        return np.full(acc.shape, lo, np.int16)
     if multiplier is not None:
         y = _mbqm64(acc, multiplier[0], multiplier[1], _ACC, ("output_multiplier", "output_shift"))
     else:
         assert scales is not None
         m = requantization_multiplier(scales[0], scales[1], scales[2], arithmetic="float64")
         return _float64_requantize_x86(acc, m, zo, lo, hi).astype(np.int16)
-    return np.clip(y + zo, lo, hi).astype(np.int16)  # the int32 sum of TFLite, exact here
+    return _add_output_offset(y, zo, lo, hi).astype(np.int16)
 
 
 def fully_connected_16x8(
