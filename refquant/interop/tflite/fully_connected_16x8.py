@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from refquant._validate import check_choice, show_values
+from refquant._validate import show_values
 from refquant.integer._checks import INT32_MAX, INT32_MIN, as_integers
 from refquant.integer.matmul import integer_matmul
 from refquant.integer.requantize import requantization_multiplier, requantize_fixed
@@ -380,7 +380,6 @@ def _fully_connected_op_16x8(
         if _int(name, z) != 0:
             raise ValueError(f"{name} must be 0 for int16 activations (TFLite's 16x8 Prepare), got {z}")
     bias_type = "int64" if quantized_bias_type is None else quantized_bias_type
-    check_choice("quantized_bias_type", bias_type, BIAS_TYPES)
     s_in, s_out = _real("input_scale", input_scale), _real("output_scale", output_scale)
     fs = _filter_scales(filter_scale, filter_data)
     lo, hi = calculate_activation_range_quantized(activation, s_out, 0, "int16")
